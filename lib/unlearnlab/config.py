@@ -1,0 +1,110 @@
+"""Presets: the one place that says what numbers each run uses.
+
+- ``smoke``: digits and a tiny CNN; seconds per notebook; what the tests run.
+- ``cpu``: Fashion-MNIST (all 60,000 training images) and the small CNN; the whole set
+  of notebooks in minutes on two CPU cores; what ``make reproduce`` runs.
+- ``paper``: the papers' own settings (CIFAR-10, ResNet-18, 5 seeds), for a GPU.
+  Each notebook may swap in its paper's dataset and model (P1: CIFAR-100, ResNet-50).
+
+Every field can be overridden: ``get_preset("cpu", model="allcnn", epochs=2)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from .training import TrainConfig
+
+PRESET_NAMES = ("smoke", "cpu", "paper")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Everything a notebook derives its run from.
+
+    ``eval_retain_max`` caps how many D_r training images are evaluated per model
+    (seeded sample; None = all): evaluation would otherwise dominate CPU run time.
+    ``methods`` holds per-method keyword overrides (the methods' own defaults are the
+    papers'; presets shorten them where a run must be small).
+    """
+
+    name: str
+    dataset: str
+    model: str
+    train: TrainConfig
+    train_subset: int | None = None
+    seed: int = 0
+    seeds: tuple[int, ...] = (0,)
+    forget_class: int = 0
+    eval_retain_max: int | None = None
+    methods: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def method_kwargs(self, method: str) -> dict[str, Any]:
+        return dict(self.methods.get(method, {}))
+
+
+_PRESETS: dict[str, Preset] = {
+    "smoke": Preset(
+        name="smoke",
+        dataset="digits",
+        model="tiny_cnn",
+        train=TrainConfig(epochs=12, batch_size=64, lr=0.05, weight_decay=5e-4),
+        forget_class=3,
+        methods={
+            "finetune": {"epochs": 2, "lr": 0.02},
+            "neggrad": {"epochs": 1, "lr": 0.005},
+        },
+    ),
+    "cpu": Preset(
+        name="cpu",
+        dataset="fashion_mnist",
+        model="small_cnn",
+        train=TrainConfig(epochs=4, batch_size=128, lr=0.05, weight_decay=5e-4),
+        forget_class=0,
+        eval_retain_max=10_000,
+        methods={
+            "finetune": {"epochs": 1, "lr": 0.02},
+            "neggrad": {"epochs": 1, "lr": 0.002},
+        },
+    ),
+    "paper": Preset(
+        name="paper",
+        dataset="cifar10",
+        model="resnet18",
+        train=TrainConfig(epochs=100, batch_size=128, lr=0.1, weight_decay=5e-4,
+                          warmup_epochs=1, augment="crop_flip"),
+        seeds=(0, 1, 2, 3, 4),
+        forget_class=0,
+        methods={
+            "finetune": {"epochs": 10, "lr": 0.02},
+            "neggrad": {"epochs": 5, "lr": 1e-4},
+        },
+    ),
+}
+
+
+def get_preset(
+    name: str,
+    *,
+    seed: int | None = None,
+    dataset: str | None = None,
+    model: str | None = None,
+    epochs: int | None = None,
+    train_subset: int | None = None,
+    forget_class: int | None = None,
+) -> Preset:
+    """A preset with the notebook's overrides applied (None keeps the preset's value)."""
+    if name not in _PRESETS:
+        raise ValueError(f"Unknown preset {name!r}; choose one of {', '.join(PRESET_NAMES)}")
+    preset = _PRESETS[name]
+    changes: dict[str, Any] = {
+        key: value
+        for key, value in (("seed", seed), ("dataset", dataset), ("model", model),
+                           ("train_subset", train_subset), ("forget_class", forget_class))
+        if value is not None
+    }
+    if epochs is not None:
+        changes["train"] = dataclasses.replace(preset.train, epochs=epochs)
+    return dataclasses.replace(preset, **changes)

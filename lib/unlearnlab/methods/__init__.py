@@ -1,0 +1,23 @@
+"""Unlearning methods behind one registry and one call signature.
+
+Importing this package registers every method; see :mod:`unlearnlab.methods.base` for
+the contract.
+"""
+
+from . import baselines  # noqa: F401  (registers retrain, finetune, neggrad)
+from .base import (
+    ACCESSORS,
+    DataAccessError,
+    MethodResult,
+    MethodSpec,
+    UnlearningRequest,
+    get_method,
+    list_methods,
+    register,
+    run_method,
+)
+
+__all__ = [
+    "ACCESSORS", "DataAccessError", "MethodResult", "MethodSpec", "UnlearningRequest",
+    "get_method", "list_methods", "register", "run_method",
+]

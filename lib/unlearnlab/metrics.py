@@ -1,0 +1,254 @@
+"""Metrics of unlearning: accuracies per split, membership inference, ZRF, distances to
+retrain. Every metric is a function of logits, so it is testable on known answers;
+:class:`Evaluation` runs each model once per split and returns one flat row.
+
+Membership inference comes in incompatible variants; every column names its variant
+(see ../shared/PAPERS.md, "Shared evaluation conventions"):
+
+- ``mia_entropy_lr_member``: logistic regression on prediction entropy, D_r (member) vs
+  test (non-member), applied to D_f; fraction of D_f judged member (Chundawat et al.
+  2023 "Bad Teacher", Foster et al. 2024 SSD). Retrain's value is the reference.
+- ``mia_svc_nonmember``: SVC(C=3, rbf) on true-class confidence, retain subset vs test,
+  applied to D_f; fraction judged non-member ("MIA-efficacy", Jia et al. 2023 SalUn).
+- ``mia_loss_lr_acc``: logistic regression on per-sample loss, D_f vs test samples of
+  the same classes, cross-validated accuracy; 0.5 is ideal (NeurIPS 2023 challenge).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_score
+from sklearn.svm import SVC
+from torch import nn
+
+from . import paths
+from .data import Dataset, ForgetSplit
+from .training import predict
+
+MIA_MAX_PER_SIDE = 2000  # samples per side of an attack (SVC is quadratic in n)
+
+
+# --------------------------------------------------------------------------------------
+# Pure functions of logits
+
+
+def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """Top-1 accuracy in [0, 1]; NaN for an empty set."""
+    if len(labels) == 0:
+        return float("nan")
+    return float((logits.argmax(1) == labels).float().mean())
+
+
+def entropy(logits: torch.Tensor) -> torch.Tensor:
+    """Shannon entropy (nats) of each softmax prediction."""
+    logp = F.log_softmax(logits.float(), dim=1)
+    return -(logp.exp() * logp).sum(1)
+
+
+def true_class_confidence(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    return F.softmax(logits.float(), dim=1).gather(1, labels[:, None]).squeeze(1)
+
+
+def per_sample_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits.float(), labels, reduction="none")
+
+
+def js_divergence(p_logits: torch.Tensor, q_logits: torch.Tensor) -> torch.Tensor:
+    """Per-sample Jensen-Shannon divergence (base 2, so in [0, 1]) of two predictions."""
+    p = F.softmax(p_logits.float(), dim=1)
+    q = F.softmax(q_logits.float(), dim=1)
+    m = 0.5 * (p + q)
+
+    def kl(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return (a * (a.clamp_min(1e-12).log2() - b.clamp_min(1e-12).log2())).sum(1)
+
+    return (0.5 * kl(p, m) + 0.5 * kl(q, m)).clamp(0.0, 1.0)
+
+
+def zrf_score(model_logits: torch.Tensor, random_logits: torch.Tensor) -> float:
+    """Zero Retrain Forgetting (Chundawat et al. 2023): 1 - mean JS divergence between
+    the model and a randomly initialised one on D_f. 1 = behaves like a random model."""
+    if len(model_logits) == 0:
+        return float("nan")
+    return float(1.0 - js_divergence(model_logits, random_logits).mean())
+
+
+def activation_distance(a_logits: torch.Tensor, b_logits: torch.Tensor) -> float:
+    """Mean L2 distance between the two models' output probabilities (Chundawat et al.
+    2023); 0 = identical predictions."""
+    if len(a_logits) == 0:
+        return float("nan")
+    diff = F.softmax(a_logits.float(), 1) - F.softmax(b_logits.float(), 1)
+    return float(diff.norm(dim=1).mean())
+
+
+def _balanced(a: np.ndarray, b: np.ndarray, seed: int, cap: int = MIA_MAX_PER_SIDE):
+    rng = np.random.default_rng(seed)
+    n = min(len(a), len(b), cap)
+    return rng.choice(a, n, replace=False), rng.choice(b, n, replace=False)
+
+
+def mia_entropy_lr(retain_logits: torch.Tensor, test_logits: torch.Tensor,
+                   forget_logits: torch.Tensor, *, seed: int = 0) -> float:
+    """Fraction of D_f judged *member* by an entropy attack trained on D_r vs test."""
+    if len(forget_logits) == 0:
+        return float("nan")
+    member, nonmember = _balanced(entropy(retain_logits).numpy(), entropy(test_logits).numpy(), seed)
+    x = np.concatenate([member, nonmember])[:, None]
+    y = np.concatenate([np.ones(len(member)), np.zeros(len(nonmember))])
+    attack = LogisticRegression(class_weight="balanced").fit(x, y)
+    return float(attack.predict(entropy(forget_logits).numpy()[:, None]).mean())
+
+
+def mia_svc_confidence(retain_logits: torch.Tensor, retain_labels: torch.Tensor,
+                       test_logits: torch.Tensor, test_labels: torch.Tensor,
+                       forget_logits: torch.Tensor, forget_labels: torch.Tensor,
+                       *, seed: int = 0) -> float:
+    """Fraction of D_f judged *non-member* by an SVC on true-class confidence trained on
+    a retain subset vs test (SalUn's MIA-efficacy; higher = more forgotten)."""
+    if len(forget_logits) == 0:
+        return float("nan")
+    member, nonmember = _balanced(true_class_confidence(retain_logits, retain_labels).numpy(),
+                                  true_class_confidence(test_logits, test_labels).numpy(), seed)
+    x = np.concatenate([member, nonmember])[:, None]
+    y = np.concatenate([np.ones(len(member)), np.zeros(len(nonmember))])
+    attack = SVC(C=3, gamma="auto", kernel="rbf").fit(x, y)
+    conf = true_class_confidence(forget_logits, forget_labels).numpy()[:, None]
+    return float(1.0 - attack.predict(conf).mean())
+
+
+def mia_loss_lr(forget_logits: torch.Tensor, forget_labels: torch.Tensor,
+                heldout_logits: torch.Tensor, heldout_labels: torch.Tensor,
+                *, seed: int = 0, folds: int = 5) -> float:
+    """Cross-validated accuracy of a loss attack telling D_f from held-out samples of
+    the same classes; 0.5 = indistinguishable (the ideal), 1 = fully exposed.
+    NaN when either side has fewer than 2 samples."""
+    keep = torch.isin(heldout_labels, forget_labels.unique())
+    f_loss = per_sample_loss(forget_logits, forget_labels).numpy()
+    h_loss = per_sample_loss(heldout_logits[keep], heldout_labels[keep]).numpy()
+    member, nonmember = _balanced(f_loss, h_loss, seed)
+    n = len(member)
+    if n < 2:
+        return float("nan")
+    x = np.concatenate([member, nonmember])[:, None]
+    y = np.concatenate([np.ones(n), np.zeros(n)])
+    cv = StratifiedKFold(n_splits=min(folds, n), shuffle=True, random_state=seed)
+    return float(cross_val_score(LogisticRegression(), x, y, cv=cv, scoring="accuracy").mean())
+
+
+# --------------------------------------------------------------------------------------
+# One evaluation protocol for every method
+
+
+class Evaluation:
+    """Evaluates any model of a split the same way, and returns one flat row.
+
+    D_r is evaluated on a seeded sample of at most ``retain_max`` images (None = all).
+    ``random_model`` (same architecture, fresh initialisation) is the ZRF reference;
+    ``set_reference(retrain_model)`` enables the distances to retrain.
+    """
+
+    def __init__(self, dataset: Dataset, split: ForgetSplit, *, random_model: nn.Module,
+                 retain_max: int | None = None, seed: int = 0,
+                 device: torch.device | None = None):
+        self.dataset, self.split, self.seed, self.device = dataset, split, seed, device
+        retain = split.retain_indices
+        if retain_max is not None and len(retain) > retain_max:
+            gen = torch.Generator().manual_seed(seed)
+            retain = retain[torch.randperm(len(retain), generator=gen)[:retain_max]].sort().values
+        x, y = dataset.x_train, dataset.y_train
+        test_forget = torch.isin(dataset.y_test, torch.tensor(split.forget_classes, dtype=torch.long))
+        self.sets: dict[str, tuple[torch.Tensor, torch.Tensor]] = {
+            "forget": (x[split.forget_indices], y[split.forget_indices]),
+            "retain": (x[retain], y[retain]),
+            "test": (dataset.x_test, dataset.y_test),
+        }
+        self.test_forget_mask = test_forget
+        self.random_forget_logits = self._logits(random_model)["forget"]
+        self.reference_logits: torch.Tensor | None = None
+
+    def _logits(self, model: nn.Module) -> dict[str, torch.Tensor]:
+        return {name: predict(model, xs, normalize=self.dataset.normalize, device=self.device)
+                for name, (xs, _) in self.sets.items()}
+
+    def set_reference(self, retrain_model: nn.Module) -> None:
+        """Use ``retrain_model`` as the gold standard for the distance metrics."""
+        self.reference_logits = self._logits(retrain_model)["forget"]
+
+    def evaluate(self, model: nn.Module) -> dict[str, float]:
+        logits = self._logits(model)
+        (_, yf), (_, yr), (_, yt) = self.sets["forget"], self.sets["retain"], self.sets["test"]
+        lt, mask = logits["test"], self.test_forget_mask
+        row = {
+            "acc_forget": accuracy(logits["forget"], yf),
+            "acc_retain": accuracy(logits["retain"], yr),
+            "acc_test_forget": accuracy(lt[mask], yt[mask]),
+            "acc_test_retain": accuracy(lt[~mask], yt[~mask]),
+            "acc_test": accuracy(lt, yt),
+            # members and non-members of the attacks are drawn from retained classes, so
+            # the attack learns "seen vs unseen", not "forget class vs others"
+            "mia_entropy_lr_member": mia_entropy_lr(logits["retain"], lt[~mask], logits["forget"],
+                                                    seed=self.seed),
+            "mia_svc_nonmember": mia_svc_confidence(logits["retain"], yr, lt[~mask], yt[~mask],
+                                                    logits["forget"], yf, seed=self.seed),
+            "mia_loss_lr_acc": mia_loss_lr(logits["forget"], yf, lt, yt, seed=self.seed),
+            "zrf": zrf_score(logits["forget"], self.random_forget_logits),
+        }
+        if self.reference_logits is not None:
+            row["js_to_retrain"] = float(js_divergence(logits["forget"], self.reference_logits).mean())
+            row["act_dist_to_retrain"] = activation_distance(logits["forget"], self.reference_logits)
+        return row
+
+
+# --------------------------------------------------------------------------------------
+# Tables
+
+GAP_COLUMNS = ("acc_forget", "acc_retain", "acc_test_forget", "acc_test_retain", "acc_test",
+               "mia_entropy_lr_member", "mia_svc_nonmember", "mia_loss_lr_acc")
+
+
+def add_gap_to_retrain(table: pd.DataFrame, columns: Sequence[str] = GAP_COLUMNS,
+                       *, by: Sequence[str] = ()) -> pd.DataFrame:
+    """Add ``gap_<col>`` = value - retrain's value, and ``speedup`` = retrain time / time.
+
+    ``by`` names columns that identify comparable groups (e.g. the forget set), each of
+    which must hold exactly one ``method == "retrain"`` row.
+    """
+    out = table.copy()
+    groups = out.groupby(list(by), sort=False) if by else [((), out)]
+    for key, group in groups:
+        reference = group[group["method"] == "retrain"]
+        if len(reference) != 1:
+            raise ValueError(f"Need exactly one retrain row per group {key!r}, found {len(reference)}")
+        ref = reference.iloc[0]
+        for col in columns:
+            if col in out:
+                out.loc[group.index, f"gap_{col}"] = group[col] - ref[col]
+        if "time_s" in out:
+            out.loc[group.index, "speedup"] = ref["time_s"] / group["time_s"].clip(lower=1e-9)
+    return out
+
+
+def save_results(table: pd.DataFrame, notebook: str, preset: str) -> Any:
+    """Write ``runs/<preset>/results/<notebook>.csv`` and return its path."""
+    path = paths.results_path(notebook, preset)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(path, index=False, float_format="%.6g")
+    return path
+
+
+def summarize(table: pd.DataFrame, columns: Sequence[str], digits: int = 3) -> str:
+    """A fixed-format text table of ``columns`` (what notebooks print for nbval)."""
+    shown = table[list(columns)].copy()
+    for col in shown.columns:
+        if pd.api.types.is_float_dtype(shown[col]):
+            shown[col] = shown[col].map(lambda v: "nan" if math.isnan(v) else f"{v:.{digits}f}")
+    return shown.to_string(index=False)

@@ -1,0 +1,53 @@
+"""Every path the project uses, resolved from the package location.
+
+Papermill and nbval start kernels in different working directories, so nothing here
+depends on the current directory. ``UNLEARNLAB_RUNS`` moves the runs folder (the tests
+use it to stay out of the repository's own ``runs/``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT: Path = Path(__file__).resolve().parents[2]
+DATA_DIR: Path = REPO_ROOT / "data"
+NOTEBOOKS_DIR: Path = REPO_ROOT / "notebooks"
+FIGURES_DIR: Path = REPO_ROOT / "figures"
+
+#: Where Debian's ``dataset-fashion-mnist`` package puts the gzipped IDX files.
+SYSTEM_FASHION_MNIST: Path = Path("/usr/share/datasets/fashion-mnist")
+
+
+def runs_dir() -> Path:
+    """Root of executed notebooks, results tables and the cache (gitignored)."""
+    return Path(os.environ.get("UNLEARNLAB_RUNS", REPO_ROOT / "runs"))
+
+
+def cache_dir() -> Path:
+    """Checkpoint cache shared by every preset (keys hash the full config)."""
+    return runs_dir() / "cache"
+
+
+def preset_dir(preset: str) -> Path:
+    """Executed notebooks of one preset."""
+    return runs_dir() / preset
+
+
+def results_path(notebook: str, preset: str) -> Path:
+    """``runs/<preset>/results/<notebook>.csv``."""
+    return preset_dir(preset) / "results" / f"{notebook}.csv"
+
+
+def figures_dir(notebook: str, preset: str) -> Path:
+    """Where a notebook's figures go.
+
+    ``cpu`` writes the committed figures under ``figures/<notebook>/``; other presets
+    write under ``figures/<notebook>/<preset>/``, except ``smoke``, which writes under
+    ``runs/smoke/figures/`` so that tests never touch committed files.
+    """
+    if preset == "smoke":
+        return preset_dir(preset) / "figures" / notebook
+    if preset == "cpu":
+        return FIGURES_DIR / notebook
+    return FIGURES_DIR / notebook / preset

@@ -1,0 +1,341 @@
+"""Training, evaluation and prediction loops over in-memory tensor batches, and the
+checkpoint cache.
+
+The hot path has no per-sample Python: a batch is sliced from uint8 tensors, moved to
+the device, normalised and (optionally) augmented there. Progress bars come from tqdm
+and are silenced by ``UNLEARNLAB_QUIET=1`` (the tests set it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from . import paths
+
+Normalizer = Callable[[torch.Tensor], torch.Tensor]
+
+
+def default_device() -> torch.device:
+    """CUDA, then Apple's MPS, then the CPU (``UNLEARNLAB_DEVICE`` overrides)."""
+    if "UNLEARNLAB_DEVICE" in os.environ:
+        return torch.device(os.environ["UNLEARNLAB_DEVICE"])
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def progress_enabled() -> bool:
+    return os.environ.get("UNLEARNLAB_QUIET", "") in ("", "0")
+
+
+def progress(iterable, **kwargs):
+    """tqdm that the tests (and ``UNLEARNLAB_QUIET=1``) keep quiet."""
+    return tqdm(iterable, disable=not progress_enabled(), leave=False, **kwargs)
+
+
+def autocast(device: torch.device):
+    """bf16 mixed precision on CUDA; a no-op elsewhere."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How a model is trained (the original, retrain and fine-tuning all use one).
+
+    ``lr`` is the peak learning rate; ``schedule`` is ``cosine`` (decay to 0 over all
+    steps, ``warmup_epochs`` linear warm-up) or ``constant``. ``augment`` is ``none`` or
+    ``crop_flip`` (4-pixel padded random crop and horizontal flip, CIFAR's standard).
+    """
+
+    epochs: int = 5
+    batch_size: int = 128
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    optimizer: str = "sgd"
+    schedule: str = "cosine"
+    warmup_epochs: float = 0.0
+    augment: str = "none"
+    label_smoothing: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in ("sgd", "adam"):
+            raise ValueError(f"optimizer must be 'sgd' or 'adam', got {self.optimizer!r}")
+        if self.schedule not in ("cosine", "constant"):
+            raise ValueError(f"schedule must be 'cosine' or 'constant', got {self.schedule!r}")
+        if self.augment not in ("none", "crop_flip"):
+            raise ValueError(f"augment must be 'none' or 'crop_flip', got {self.augment!r}")
+        if self.epochs < 0 or self.batch_size < 1 or self.lr < 0:
+            raise ValueError(f"Invalid training config: {self}")
+
+
+@dataclass
+class History:
+    """Per-epoch training curve (and test accuracy when test data was given)."""
+
+    epoch: list[int] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    train_acc: list[float] = field(default_factory=list)
+    test_acc: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    images_seen: int = 0
+
+    @property
+    def images_per_second(self) -> float:
+        """Training throughput over all epochs (evaluation time excluded)."""
+        return self.images_seen / max(sum(self.seconds), 1e-9) if self.seconds else float("nan")
+
+
+def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
+                           weight_decay=cfg.weight_decay, nesterov=cfg.momentum > 0)
+
+
+def lr_at(step: int, total_steps: int, cfg: TrainConfig, steps_per_epoch: int) -> float:
+    """Learning rate of one step under ``cfg``'s warm-up and schedule."""
+    warmup = int(cfg.warmup_epochs * steps_per_epoch)
+    if step < warmup:
+        return cfg.lr * (step + 1) / warmup
+    if cfg.schedule == "constant":
+        return cfg.lr
+    progress_ = (step - warmup) / max(total_steps - warmup, 1)
+    return 0.5 * cfg.lr * (1 + math.cos(math.pi * progress_))
+
+
+def augment_batch(x: torch.Tensor, kind: str, generator: torch.Generator) -> torch.Tensor:
+    """Batch-wise augmentation on the device (no per-sample Python)."""
+    if kind == "none":
+        return x
+    n, _, h, w = x.shape
+    pad = 4
+    xp = F.pad(x, (pad, pad, pad, pad))
+    dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator).to(x.device)
+    dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator).to(x.device)
+    rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]
+    cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, None, :]
+    idx_n = torch.arange(n, device=x.device)[:, None, None, None]
+    idx_c = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
+    out = xp[idx_n, idx_c, rows, cols]
+    flip = (torch.rand(n, generator=generator) < 0.5).to(x.device)
+    return torch.where(flip[:, None, None, None], out.flip(-1), out)
+
+
+def batches(n: int, batch_size: int, *, shuffle: bool, generator: torch.Generator | None = None,
+            drop_last: bool = False) -> Iterator[torch.Tensor]:
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    stop = n - (n % batch_size) if drop_last and n >= batch_size else n
+    for start in range(0, stop, batch_size):
+        yield order[start:start + batch_size]
+
+
+def fit(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    cfg: TrainConfig,
+    *,
+    normalize: Normalizer,
+    seed: int,
+    test: tuple[torch.Tensor, torch.Tensor] | None = None,
+    device: torch.device | None = None,
+    desc: str = "train",
+    params: list[nn.Parameter] | None = None,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    freeze_batchnorm: bool = False,
+) -> History:
+    """Train ``model`` in place; returns the per-epoch curve.
+
+    ``loss_fn(logits, labels)`` defaults to cross-entropy (with ``cfg.label_smoothing``).
+    ``params`` restricts the update to a subset of parameters. ``freeze_batchnorm``
+    keeps BatchNorm layers in eval mode, so their running statistics do not move.
+    """
+    device = device or default_device()
+    model.to(device)
+    gen = torch.Generator().manual_seed(seed)
+    trainable = params if params is not None else [p for p in model.parameters() if p.requires_grad]
+    opt = make_optimizer(trainable, cfg)
+    steps_per_epoch = math.ceil(len(y) / cfg.batch_size)
+    total = steps_per_epoch * cfg.epochs
+    history = History()
+    step = 0
+    if loss_fn is None:
+        def loss_fn(logits, labels):
+            return F.cross_entropy(logits, labels, label_smoothing=cfg.label_smoothing)
+    for epoch in progress(range(cfg.epochs), desc=desc, unit="epoch"):
+        model.train()
+        if freeze_batchnorm:
+            set_batchnorm_eval(model)
+        start = time.perf_counter()
+        loss_sum, correct, seen = 0.0, 0, 0
+        for idx in batches(len(y), cfg.batch_size, shuffle=True, generator=gen):
+            xb = normalize(x[idx].to(device, non_blocking=True))
+            xb = augment_batch(xb, cfg.augment, gen)
+            yb = y[idx].to(device, non_blocking=True)
+            for group in opt.param_groups:
+                group["lr"] = lr_at(step, total, cfg, steps_per_epoch)
+            with autocast(device):
+                logits = model(xb)
+                loss = loss_fn(logits, yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            loss_sum += float(loss.detach()) * len(idx)
+            correct += int((logits.argmax(1) == yb).sum())
+            seen += len(idx)
+        history.seconds.append(time.perf_counter() - start)
+        history.images_seen += seen
+        history.epoch.append(epoch + 1)
+        history.train_loss.append(loss_sum / max(seen, 1))
+        history.train_acc.append(correct / max(seen, 1))
+        if test is not None:
+            history.test_acc.append(evaluate(model, *test, normalize=normalize, device=device))
+    model.eval()
+    return history
+
+
+def set_batchnorm_eval(model: nn.Module) -> None:
+    """Put every BatchNorm layer in eval mode (running statistics stay as they are)."""
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.eval()
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module,
+    x: torch.Tensor,
+    *,
+    normalize: Normalizer,
+    batch_size: int = 1024,
+    device: torch.device | None = None,
+) -> torch.Tensor:
+    """Logits (float32, on the CPU) of ``model`` in eval mode."""
+    device = device or default_device()
+    model.to(device)
+    was_training = model.training
+    model.eval()
+    out = []
+    for start in range(0, len(x), batch_size):
+        xb = normalize(x[start:start + batch_size].to(device, non_blocking=True))
+        with autocast(device):
+            out.append(model(xb).float().cpu())
+    model.train(was_training)
+    if not out:
+        return torch.empty(0, 0)
+    return torch.cat(out)
+
+
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, normalize: Normalizer,
+             device: torch.device | None = None) -> float:
+    """Top-1 accuracy in [0, 1] (NaN for an empty set)."""
+    if len(y) == 0:
+        return float("nan")
+    return float((predict(model, x, normalize=normalize, device=device).argmax(1) == y).float().mean())
+
+
+# --------------------------------------------------------------------------------------
+# Checkpoint cache
+
+
+def config_key(config: dict[str, Any]) -> str:
+    """Stable hash of a JSON-able config (key order does not matter)."""
+    text = json.dumps(config, sort_keys=True, default=_json_default)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "__dataclass_fields__"):
+        return asdict(obj)
+    if isinstance(obj, (tuple, set, frozenset)):
+        return list(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"Not JSON-serialisable in a cache key: {obj!r}")
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def cache_paths(kind: str, config: dict[str, Any]) -> tuple[Path, Path]:
+    key = config_key(config)
+    base = paths.cache_dir() / f"{kind}-{key}"
+    return base.with_suffix(".pt"), base.with_suffix(".json")
+
+
+def load_cached(kind: str, config: dict[str, Any]) -> Any | None:
+    """The cached object for ``config``, or None if absent, truncated or corrupted.
+
+    The sidecar stores the file's SHA-256, so a damaged file is never loaded (and
+    ``torch.load(weights_only=True)`` never unpickles arbitrary objects).
+    """
+    blob, sidecar = cache_paths(kind, config)
+    if not blob.exists() or not sidecar.exists():
+        return None
+    try:
+        meta = json.loads(sidecar.read_text())
+        if meta.get("sha256") != _file_sha256(blob):
+            raise ValueError("checksum mismatch")
+        return torch.load(blob, map_location="cpu", weights_only=True)
+    except Exception as exc:  # any damage means: recompute
+        warnings.warn(f"Ignoring damaged cache entry {blob.name} ({exc}); recomputing",
+                      stacklevel=2)
+        return None
+
+
+def save_cached(kind: str, config: dict[str, Any], obj: Any) -> Path:
+    """Write atomically: temporary file, then rename; the JSON sidecar follows."""
+    blob, sidecar = cache_paths(kind, config)
+    blob.parent.mkdir(parents=True, exist_ok=True)
+    tmp = blob.with_name(f".{blob.name}.{os.getpid()}.tmp")
+    torch.save(obj, tmp)
+    meta = {"kind": kind, "config": json.loads(json.dumps(config, default=_json_default)),
+            "sha256": _file_sha256(tmp), "torch": torch.__version__}
+    os.replace(tmp, blob)
+    _atomic_write_text(sidecar, json.dumps(meta, indent=2, sort_keys=True))
+    return blob
+
+
+def cached(kind: str, config: dict[str, Any], compute: Callable[[], Any]) -> Any:
+    """Load ``kind`` for ``config`` from the cache, or compute and store it.
+
+    ``compute`` must return tensors and plain types only (``weights_only`` loads).
+    """
+    hit = load_cached(kind, config)
+    if hit is not None:
+        return hit
+    obj = compute()
+    save_cached(kind, config, obj)
+    return obj
