@@ -6,15 +6,16 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass
 
+import pandas as pd
 import torch
 from torch import nn
 
 from .config import Preset
 from .data import Dataset, ForgetSplit, load_dataset
-from .methods import UnlearningRequest
-from .metrics import Evaluation
+from .methods import UnlearningRequest, run_method
+from .metrics import Evaluation, add_gap_to_retrain
 from .models import create_model
-from .training import History, cached, default_device, fit
+from .training import History, cached, default_device, fit, progress
 
 
 def load_preset_data(preset: Preset) -> Dataset:
@@ -71,3 +72,60 @@ def make_evaluation(preset: Preset, dataset: Dataset, split: ForgetSplit,
     random_model = build_model(preset, dataset, seed=preset.seed + 10_000)
     return Evaluation(dataset, split, random_model=random_model,
                       retain_max=preset.eval_retain_max, seed=preset.seed, device=device)
+
+
+def compare_methods(
+    original: nn.Module,
+    request: UnlearningRequest,
+    evaluation: Evaluation,
+    runs: dict[str, tuple[str, dict]],
+) -> tuple[pd.DataFrame, dict[str, nn.Module]]:
+    """Run several methods on one request and tabulate them on one protocol.
+
+    ``runs`` maps a row label to ``(method name, hyperparameters)``. ``retrain`` runs
+    first (added if absent) and becomes the reference of the distances and of the
+    ``gap_*`` and ``speedup`` columns; the original model gets a row too.
+    Returns the table and the unlearned models by label.
+    """
+    runs = dict(runs)
+    runs.setdefault("retrain", ("retrain", {}))
+    name, kwargs = runs.pop("retrain")
+    reference = run_method(name, original, request, **kwargs)
+    evaluation.set_reference(reference.model)
+    models = {"original": original, "retrain": reference.model}
+    rows = [
+        {"method": "original", "time_s": float("nan"), "cached": False, **evaluation.evaluate(original)},
+        {**reference.record, "method": "retrain", **evaluation.evaluate(reference.model)},
+    ]
+    for label in progress(runs, desc="methods", unit="method"):
+        name, kwargs = runs[label]
+        result = run_method(name, original, request, evaluation, label=label, **kwargs)
+        models[label] = result.model
+        rows.append(result.record)
+    return add_gap_to_retrain(pd.DataFrame(rows)), models
+
+
+def baseline_verdict(table: pd.DataFrame, *, threshold: float = 0.05) -> str:
+    """Plain-language reading of a ``compare_methods`` table, one line per method.
+
+    A method "matches retrain" on a metric when its gap is within ``threshold``.
+    """
+    ref = table[table["method"] == "retrain"].iloc[0]
+    lines = [f"retrain (target): forget {ref.acc_forget:.1%}, retain {ref.acc_retain:.1%}, "
+             f"test-retain {ref.acc_test_retain:.1%}, {ref.time_s:.1f} s"]
+    for _, row in table[~table["method"].isin(["retrain"])].iterrows():
+        forgets = abs(row.gap_acc_forget) <= threshold
+        keeps = abs(row.gap_acc_test_retain) <= threshold
+        verdict = {
+            (True, True): "matches retrain on forgetting and on the retained classes",
+            (True, False): "forgets like retrain but damages the retained classes",
+            (False, True): "keeps the retained classes but does NOT forget like retrain",
+            (False, False): "neither forgets like retrain nor keeps the retained classes",
+        }[(forgets, keeps)]
+        speed = "" if pd.isna(row.speedup) else f", {row.speedup:.1f}x retrain's speed"
+        lines.append(
+            f"{row.method}: forget {row.acc_forget:.1%} (gap {row.gap_acc_forget:+.1%}), "
+            f"test-retain {row.acc_test_retain:.1%} (gap {row.gap_acc_test_retain:+.1%}){speed} "
+            f"-> {verdict} (threshold {threshold:.0%})"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,99 @@
+"""One seaborn theme, the recurring figures, and ``save`` with stable metadata."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+import torch
+
+# PDF: no creation date; PNG: no software version. Same figure -> same bytes.
+_PDF_METADATA = {"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None}
+_PNG_METADATA = {"Software": None}
+
+
+def set_theme() -> None:
+    """The project's one look: seaborn whitegrid, colourblind palette, readable sizes."""
+    sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
+    plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 150, "savefig.bbox": "tight",
+                         "svg.hashsalt": "unlearnlab", "pdf.fonttype": 42})
+
+
+def save(fig: plt.Figure, name: str, directory: Path) -> list[Path]:
+    """Write ``directory/name.png`` and ``directory/name.pdf`` with stable metadata,
+    so re-running a notebook leaves identical files."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for ext, metadata in (("png", _PNG_METADATA), ("pdf", _PDF_METADATA)):
+        path = directory / f"{name}.{ext}"
+        fig.savefig(path, format=ext, metadata=metadata)
+        written.append(path)
+    return written
+
+
+def training_curve(history, title: str = "Training curve") -> plt.Figure:
+    """Loss and accuracy per epoch (train, and test when recorded)."""
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.2))
+    ax_loss.plot(history.epoch, history.train_loss, marker="o")
+    ax_loss.set(xlabel="epoch", ylabel="train loss (cross-entropy)")
+    ax_acc.plot(history.epoch, history.train_acc, marker="o", label="train")
+    if history.test_acc:
+        ax_acc.plot(history.epoch, history.test_acc, marker="s", label="test")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy")
+    ax_acc.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def confusion_matrix(predictions: torch.Tensor, labels: torch.Tensor,
+                     class_names: Sequence[str], title: str = "Confusion matrix (test)") -> plt.Figure:
+    """Row-normalised confusion matrix, in percent of each true class."""
+    k = len(class_names)
+    counts = torch.bincount(labels * k + predictions, minlength=k * k).reshape(k, k).double()
+    percent = (100 * counts / counts.sum(1, keepdim=True).clamp_min(1)).numpy()
+    size = max(4.5, 0.45 * k + 2)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    sns.heatmap(percent, annot=k <= 12, fmt=".0f", cmap="Blues", vmin=0, vmax=100,
+                xticklabels=class_names, yticklabels=class_names, cbar_kws={"label": "% of true class"},
+                ax=ax)
+    ax.set(xlabel="predicted", ylabel="true", title=title)
+    return fig
+
+
+def per_class_accuracy(accuracies: pd.DataFrame, title: str = "Per-class test accuracy") -> plt.Figure:
+    """Bars of accuracy per class; ``accuracies`` has columns class, accuracy
+    (and optionally model, one bar colour per model)."""
+    fig, ax = plt.subplots(figsize=(max(6, 0.6 * accuracies["class"].nunique() + 2), 3.5))
+    hue = "model" if "model" in accuracies else None
+    sns.barplot(data=accuracies, x="class", y="accuracy", hue=hue, ax=ax)
+    ax.set(ylim=(0, 1.02), xlabel="", ylabel="accuracy", title=title)
+    ax.tick_params(axis="x", rotation=30)
+    return fig
+
+
+def method_comparison(table: pd.DataFrame, metrics: Sequence[str] = ("acc_forget", "acc_retain", "acc_test"),
+                      title: str = "Unlearning methods") -> plt.Figure:
+    """Grouped bars: one group per metric, one bar per method."""
+    long = table.melt(id_vars="method", value_vars=list(metrics), var_name="metric", value_name="value")
+    fig, ax = plt.subplots(figsize=(1.6 * len(metrics) + 4, 3.6))
+    sns.barplot(data=long, x="metric", y="value", hue="method", ax=ax)
+    ax.set(ylim=(0, 1.05), xlabel="", ylabel="accuracy / fraction", title=title)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    return fig
+
+
+def per_class_table(predictions: torch.Tensor, labels: torch.Tensor,
+                    class_names: Sequence[str]) -> pd.DataFrame:
+    """Accuracy of each class, as a DataFrame (class, accuracy, n)."""
+    rows = []
+    for c, name in enumerate(class_names):
+        mask = labels == c
+        acc = float((predictions[mask] == c).float().mean()) if mask.any() else np.nan
+        rows.append({"class": name, "accuracy": acc, "n": int(mask.sum())})
+    return pd.DataFrame(rows)

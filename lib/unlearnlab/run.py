@@ -1,0 +1,127 @@
+"""Run notebooks headlessly with papermill: ``python -m unlearnlab.run --preset cpu [NB ...]``.
+
+Each notebook is executed with ``PRESET``/``SEED`` injected into its ``parameters``
+cell, in the notebooks folder as working directory, into ``runs/<preset>/<name>.ipynb``.
+Progress and per-notebook wall time are printed; a failure stops the run and names the
+notebook, the cell and the error. Afterwards the results tables of the preset are
+gathered into ``runs/<preset>/results/summary.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from . import paths
+from .config import PRESET_NAMES
+
+
+@dataclass
+class NotebookRun:
+    notebook: str
+    output: Path
+    seconds: float
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook raised; the message names the notebook, the cell and the error."""
+
+
+def list_notebooks() -> list[Path]:
+    return sorted(paths.NOTEBOOKS_DIR.glob("[0-9][0-9]-*.ipynb"))
+
+
+def resolve_notebooks(names: list[str] | None) -> list[Path]:
+    """Notebooks by full name, stem or number prefix ("00", "00-train-original")."""
+    available = list_notebooks()
+    if not names:
+        return available
+    chosen = []
+    for name in names:
+        stem = Path(name).stem
+        matches = [nb for nb in available if nb.stem == stem or nb.stem.startswith(f"{stem}-")]
+        if len(matches) != 1:
+            raise SystemExit(
+                f"No single notebook matches {name!r}; available: "
+                + ", ".join(nb.stem for nb in available)
+            )
+        chosen.append(matches[0])
+    return chosen
+
+
+def execute(notebook: Path, preset: str, *, seed: int = 0, output_dir: Path | None = None,
+            extra_parameters: dict | None = None, progress: bool = True) -> NotebookRun:
+    """Execute one notebook with papermill; raises :class:`NotebookFailed` on error."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    output_dir = output_dir or paths.preset_dir(preset)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    output = output_dir / notebook.name
+    parameters = {"PRESET": preset, "SEED": seed, **(extra_parameters or {})}
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(notebook), str(output), parameters=parameters, kernel_name="python3",
+            language="python", cwd=str(notebook.parent), progress_bar=progress,
+        )
+    except PapermillExecutionError as err:
+        raise NotebookFailed(
+            f"{notebook.name} failed in cell {err.cell_index} (execution count "
+            f"{err.exec_count}): {err.ename}: {err.evalue}\nExecuted copy: {output}"
+        ) from err
+    return NotebookRun(notebook.stem, output, time.perf_counter() - start)
+
+
+def write_summary(preset: str) -> Path | None:
+    """Gather ``runs/<preset>/results/*.csv`` into one Markdown file."""
+    results = paths.preset_dir(preset) / "results"
+    tables = sorted(p for p in results.glob("*.csv")) if results.exists() else []
+    if not tables:
+        return None
+    parts = [f"# Results of the `{preset}` preset\n"]
+    for table in tables:
+        frame = pd.read_csv(table)
+        parts.append(f"## {table.stem}\n\n{frame.to_markdown(index=False, floatfmt='.3f')}\n")
+    out = results / "summary.md"
+    out.write_text("\n".join(parts))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m unlearnlab.run", description=__doc__.split("\n")[0])
+    parser.add_argument("notebooks", nargs="*", help="notebooks to run (default: all), e.g. 00")
+    parser.add_argument("--preset", default="cpu", choices=PRESET_NAMES)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output-dir", type=Path, default=None,
+                        help="where executed notebooks go (default: runs/<preset>/)")
+    parser.add_argument("--quiet", action="store_true", help="no per-cell progress bar")
+    args = parser.parse_args(argv)
+
+    notebooks = resolve_notebooks(args.notebooks)
+    print(f"Running {len(notebooks)} notebook(s) at preset {args.preset!r}, seed {args.seed}")
+    total = 0.0
+    for i, notebook in enumerate(notebooks, 1):
+        print(f"[{i}/{len(notebooks)}] {notebook.name} ...", flush=True)
+        try:
+            run = execute(notebook, args.preset, seed=args.seed, output_dir=args.output_dir,
+                          progress=not args.quiet)
+        except NotebookFailed as err:
+            print(f"FAILED: {err}", file=sys.stderr)
+            return 1
+        total += run.seconds
+        print(f"[{i}/{len(notebooks)}] {notebook.name} done in {run.seconds:.1f} s -> {run.output}",
+              flush=True)
+    summary = write_summary(args.preset)
+    print(f"All {len(notebooks)} notebook(s) done in {total:.1f} s."
+          + (f" Results: {summary}" if summary else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
