@@ -53,8 +53,8 @@ _PRESETS: dict[str, Preset] = {
         train=TrainConfig(epochs=12, batch_size=64, lr=0.05, weight_decay=5e-4),
         forget_class=3,
         methods={
-            "finetune": {"epochs": 2, "lr": 0.02},
-            "neggrad": {"epochs": 1, "lr": 0.005},
+            "finetune": {"epochs": 3, "lr": 0.05},
+            "neggrad": {"epochs": 2, "lr": 0.02, "batch_size": 32},
         },
     ),
     "cpu": Preset(
@@ -66,7 +66,7 @@ _PRESETS: dict[str, Preset] = {
         eval_retain_max=10_000,
         methods={
             "finetune": {"epochs": 1, "lr": 0.02},
-            "neggrad": {"epochs": 1, "lr": 0.002},
+            "neggrad": {"epochs": 1, "lr": 1e-4},
         },
     ),
     "paper": Preset(

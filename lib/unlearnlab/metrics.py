@@ -179,12 +179,21 @@ class Evaluation:
         return {name: predict(model, xs, normalize=self.dataset.normalize, device=self.device)
                 for name, (xs, _) in self.sets.items()}
 
+    @staticmethod
+    def _finite(logits: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], float]:
+        """A diverged model (e.g. NegGrad at too high a rate) outputs NaN/inf: score its
+        outputs as uninformative (NaN -> 0) and report the fraction that was non-finite."""
+        total = sum(v.numel() for v in logits.values())
+        bad = sum(int((~torch.isfinite(v)).sum()) for v in logits.values())
+        clean = {k: torch.nan_to_num(v, nan=0.0, posinf=1e4, neginf=-1e4) for k, v in logits.items()}
+        return clean, bad / max(total, 1)
+
     def set_reference(self, retrain_model: nn.Module) -> None:
         """Use ``retrain_model`` as the gold standard for the distance metrics."""
         self.reference_logits = self._logits(retrain_model)["forget"]
 
     def evaluate(self, model: nn.Module) -> dict[str, float]:
-        logits = self._logits(model)
+        logits, nonfinite = self._finite(self._logits(model))
         (_, yf), (_, yr), (_, yt) = self.sets["forget"], self.sets["retain"], self.sets["test"]
         lt, mask = logits["test"], self.test_forget_mask
         row = {
@@ -201,6 +210,7 @@ class Evaluation:
                                                     logits["forget"], yf, seed=self.seed),
             "mia_loss_lr_acc": mia_loss_lr(logits["forget"], yf, lt, yt, seed=self.seed),
             "zrf": zrf_score(logits["forget"], self.random_forget_logits),
+            "nonfinite_outputs": nonfinite,
         }
         if self.reference_logits is not None:
             row["js_to_retrain"] = float(js_divergence(logits["forget"], self.reference_logits).mean())

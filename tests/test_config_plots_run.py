@@ -1,0 +1,74 @@
+"""Presets, figure saving, and the papermill runner's error reporting."""
+
+from __future__ import annotations
+
+import hashlib
+
+import matplotlib.pyplot as plt
+import nbformat
+import pytest
+
+from unlearnlab import config, paths, plots, run
+
+
+def test_presets_are_complete_and_overridable():
+    for name in config.PRESET_NAMES:
+        preset = config.get_preset(name)
+        assert preset.name == name and preset.train.epochs > 0
+    cpu = config.get_preset("cpu", model="allcnn", epochs=2, seed=3)
+    assert (cpu.model, cpu.train.epochs, cpu.seed, cpu.dataset) == ("allcnn", 2, 3, "fashion_mnist")
+    assert config.get_preset("cpu").train.epochs != 2, "overrides never leak into the preset"
+    assert len(config.get_preset("paper").seeds) == 5
+
+
+def test_unknown_preset_names_the_choices():
+    with pytest.raises(ValueError, match="smoke, cpu, paper"):
+        config.get_preset("gpu")
+
+
+def test_smoke_figures_stay_out_of_committed_folder(runs_dir):
+    assert paths.figures_dir("00-x", "smoke") == runs_dir / "smoke" / "figures" / "00-x"
+    assert paths.figures_dir("00-x", "cpu") == paths.FIGURES_DIR / "00-x"
+    assert paths.figures_dir("00-x", "paper") == paths.FIGURES_DIR / "00-x" / "paper"
+
+
+def _figure():
+    fig, ax = plt.subplots()
+    ax.plot([0, 1, 4], label="a")
+    ax.legend()
+    return fig
+
+
+def test_save_writes_identical_png_and_pdf_on_rerun(tmp_path):
+    plots.set_theme()
+    digests = []
+    for _ in range(2):
+        fig = _figure()
+        written = plots.save(fig, "demo", tmp_path)
+        plt.close(fig)
+        digests.append([hashlib.sha256(p.read_bytes()).hexdigest() for p in written])
+    assert [p.suffix for p in written] == [".png", ".pdf"]
+    assert digests[0] == digests[1]
+
+
+def test_resolve_notebooks_by_prefix_and_stem():
+    found = run.resolve_notebooks(["00"])
+    assert [nb.stem for nb in found] == ["00-train-original"]
+    assert run.resolve_notebooks(["00-train-original"]) == found
+    with pytest.raises(SystemExit, match="available"):
+        run.resolve_notebooks(["77"])
+
+
+def test_failing_notebook_is_reported_with_its_cell(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell('PRESET = "cpu"\nSEED = 0', metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("x = 1"),
+        nbformat.v4.new_code_cell("raise ValueError('boom in cell two')"),
+    ]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    source = tmp_path / "01-broken.ipynb"
+    nbformat.write(nb, source)
+    with pytest.raises(run.NotebookFailed, match=r"01-broken.ipynb failed in cell \d+.*ValueError: boom in cell two"):
+        run.execute(source, "smoke", output_dir=tmp_path / "out", progress=False)
+    assert (tmp_path / "out" / "01-broken.ipynb").exists(), "the executed copy is kept to inspect"
