@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
+from matplotlib.ticker import MaxNLocator
 
 # PDF: no creation date; PNG: no software version. Same figure -> same bytes.
 _PDF_METADATA = {"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None}
@@ -46,6 +47,8 @@ def training_curve(history, title: str = "Training curve") -> plt.Figure:
         ax_acc.plot(history.epoch, history.test_acc, marker="s", label="test")
     ax_acc.set(xlabel="epoch", ylabel="accuracy")
     ax_acc.legend()
+    for ax in (ax_loss, ax_acc):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.suptitle(title)
     fig.tight_layout()
     return fig

@@ -78,15 +78,23 @@ def execute(notebook: Path, preset: str, *, seed: int = 0, output_dir: Path | No
     return NotebookRun(notebook.stem, output, time.perf_counter() - start)
 
 
+#: Columns of the summary, when a table has them (the CSV files keep every column).
+SUMMARY_COLUMNS = ("method", "forget", "acc_forget", "acc_retain", "acc_test_forget",
+                   "acc_test_retain", "acc_test", "mia_entropy_lr_member", "mia_svc_nonmember",
+                   "mia_loss_lr_acc", "zrf", "time_s", "speedup")
+
+
 def write_summary(preset: str) -> Path | None:
-    """Gather ``runs/<preset>/results/*.csv`` into one Markdown file."""
+    """Gather the key columns of ``runs/<preset>/results/*.csv`` into one Markdown file."""
     results = paths.preset_dir(preset) / "results"
-    tables = sorted(p for p in results.glob("*.csv")) if results.exists() else []
+    tables = sorted(results.glob("*.csv")) if results.exists() else []
     if not tables:
         return None
     parts = [f"# Results of the `{preset}` preset\n"]
     for table in tables:
         frame = pd.read_csv(table)
+        shown = [c for c in SUMMARY_COLUMNS if c in frame] or list(frame)
+        frame = frame[shown]
         parts.append(f"## {table.stem}\n\n{frame.to_markdown(index=False, floatfmt='.3f')}\n")
     out = results / "summary.md"
     out.write_text("\n".join(parts))
