@@ -55,6 +55,7 @@ _PRESETS: dict[str, Preset] = {
         methods={
             "finetune": {"epochs": 3, "lr": 0.05},
             "neggrad": {"epochs": 2, "lr": 0.02, "batch_size": 32},
+            "unsir": {"noise_batch": 64, "retain_per_class": 100, "batch_size": 64},
         },
     ),
     "cpu": Preset(
@@ -62,8 +63,9 @@ _PRESETS: dict[str, Preset] = {
         dataset="fashion_mnist",
         model="small_cnn",
         train=TrainConfig(epochs=4, batch_size=128, lr=0.05, weight_decay=5e-4),
+        train_subset=20_000,
         forget_class=0,
-        eval_retain_max=10_000,
+        eval_retain_max=5_000,
         methods={
             "finetune": {"epochs": 1, "lr": 0.02},
             "neggrad": {"epochs": 1, "lr": 1e-4},

@@ -475,6 +475,15 @@ def uniform_class_sample(dataset: Dataset, count: int, *, seed: int) -> tuple[in
     return tuple(sorted(chosen))
 
 
+def nested_class_sets(dataset: Dataset, sizes: Sequence[int], *, seed: int) -> dict[int, tuple[int, ...]]:
+    """Forget sets of the given sizes, each containing the smaller ones (a seeded
+    permutation's prefixes), so that results across sizes differ only by the added classes."""
+    if any(not 0 < k < dataset.num_classes for k in sizes):
+        raise ValueError(f"Sizes must be in 1..{dataset.num_classes - 1}, got {list(sizes)}")
+    order = torch.randperm(dataset.num_classes, generator=torch.Generator().manual_seed(seed)).tolist()
+    return {k: tuple(sorted(order[:k])) for k in sizes}
+
+
 if __name__ == "__main__":  # python -m unlearnlab.data NAME ...: fetch datasets
     import sys
 

@@ -129,3 +129,33 @@ def baseline_verdict(table: pd.DataFrame, *, threshold: float = 0.05) -> str:
             f"-> {verdict} (threshold {threshold:.0%})"
         )
     return "\n".join(lines)
+
+
+def sweep(
+    preset: Preset,
+    dataset: Dataset,
+    original: nn.Module,
+    forget_sets: dict[str, ForgetSplit],
+    runs: dict[str, tuple[str, dict]],
+) -> pd.DataFrame:
+    """``compare_methods`` over several forget sets; one table with a ``forget`` column
+    naming the set (gaps are to the retrain of the same set)."""
+    tables = []
+    for label, split in progress(forget_sets.items(), desc="forget sets", unit="set"):
+        table, _ = compare_methods(original, make_request(preset, dataset, split),
+                                   make_evaluation(preset, dataset, split), runs)
+        tables.append(table.assign(forget=label, n_forget_classes=len(split.forget_classes)))
+    return pd.concat(tables, ignore_index=True)
+
+
+def mean_and_spread(table: pd.DataFrame, columns: list[str], by: str = "method") -> pd.DataFrame:
+    """Mean and standard deviation of ``columns`` per ``by`` (order of first appearance)."""
+    stats = table.groupby(by, sort=False)[columns].agg(["mean", "std"])
+    stats.columns = [f"{col}_{stat}" for col, stat in stats.columns]
+    return stats.reset_index()
+
+
+def claim(text: str, holds: bool | None, evidence: str) -> str:
+    """One line of a notebook's verdict: HOLDS / DOES NOT HOLD / MIXED, with the numbers."""
+    status = {True: "HOLDS", False: "DOES NOT HOLD", None: "MIXED"}[holds]
+    return f"[{status}] {text}\n    {evidence}"

@@ -16,6 +16,7 @@ Membership inference comes in incompatible variants; every column names its vari
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -216,6 +217,38 @@ class Evaluation:
             row["js_to_retrain"] = float(js_divergence(logits["forget"], self.reference_logits).mean())
             row["act_dist_to_retrain"] = activation_distance(logits["forget"], self.reference_logits)
         return row
+
+
+    def relearn_steps(self, model: nn.Module, *, n: int = 64, target: float = 0.8,
+                      lr: float = 0.01, batch_size: int = 32, max_steps: int = 100) -> int:
+        """Relearn time: SGD steps of fine-tuning on ``n`` D_f samples mixed with ``n``
+        D_r samples until accuracy on the *rest* of D_f reaches ``target`` (checked
+        every step). Returns ``max_steps + 1`` when it never does. Fewer steps = the
+        forgotten knowledge is closer to the surface. The model is not modified."""
+        (xf, yf), (xr, yr) = self.sets["forget"], self.sets["retain"]
+        gen = torch.Generator().manual_seed(self.seed)
+        pf, pr = torch.randperm(len(yf), generator=gen), torch.randperm(len(yr), generator=gen)
+        x = torch.cat([xf[pf[:n]], xr[pr[:n]]])
+        y = torch.cat([yf[pf[:n]], yr[pr[:n]]])
+        check_x, check_y = xf[pf[n:n + 1000]], yf[pf[n:n + 1000]]
+        if len(check_y) == 0:
+            raise ValueError(f"D_f has {len(yf)} samples: too few to relearn on {n} and check the rest")
+        device = self.device or next(model.parameters()).device
+        learner = copy.deepcopy(model).to(device)
+        optimizer = torch.optim.SGD(learner.parameters(), lr=lr, momentum=0.9)
+        check = self.dataset.normalize(check_x.to(device))
+        for step in range(1, max_steps + 1):
+            idx = torch.randint(len(y), (batch_size,), generator=gen)
+            learner.train()
+            loss = F.cross_entropy(learner(self.dataset.normalize(x[idx].to(device))), y[idx].to(device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            learner.eval()
+            with torch.no_grad():
+                if accuracy(learner(check).cpu(), check_y) >= target:
+                    return step
+        return max_steps + 1
 
 
 # --------------------------------------------------------------------------------------

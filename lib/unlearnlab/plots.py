@@ -100,3 +100,35 @@ def per_class_table(predictions: torch.Tensor, labels: torch.Tensor,
         acc = float((predictions[mask] == c).float().mean()) if mask.any() else np.nan
         rows.append({"class": name, "accuracy": acc, "n": int(mask.sum())})
     return pd.DataFrame(rows)
+
+
+def image_grid(images: torch.Tensor, titles: Sequence[str] | None = None, *, columns: int = 8,
+               title: str = "") -> plt.Figure:
+    """Images (N, C, H, W), each min-max scaled on its own (so noise is visible)."""
+    n = len(images)
+    rows = -(-n // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(1.3 * columns, 1.45 * rows + 0.4), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= n:
+            continue
+        img = images[i].detach().float().cpu()
+        img = (img - img.min()) / (img.max() - img.min()).clamp_min(1e-8)
+        ax.imshow(img.permute(1, 2, 0).squeeze(-1).numpy(), cmap="gray" if img.shape[0] == 1 else None)
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def weight_change_lines(changes: pd.DataFrame, *, hue: str = "method",
+                        title: str = "Relative weight change per layer") -> plt.Figure:
+    """Relative Frobenius change per conv/linear layer (x: layers in forward order)."""
+    layers = changes[changes["kind"].isin(["conv", "linear"])]
+    fig, ax = plt.subplots(figsize=(max(6, 0.5 * layers["layer"].nunique() + 3), 3.6))
+    sns.lineplot(data=layers, x="layer", y="relative_change", hue=hue, marker="o", sort=False, ax=ax)
+    ax.set(xlabel="layer (input -> output)", ylabel="||W - W0|| / ||W0||", title=title)
+    ax.tick_params(axis="x", rotation=45)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    return fig

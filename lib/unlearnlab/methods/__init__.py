@@ -4,7 +4,7 @@ Importing this package registers every method; see :mod:`unlearnlab.methods.base
 the contract.
 """
 
-from . import baselines  # noqa: F401  (registers retrain, finetune, neggrad)
+from . import baselines, unsir  # noqa: F401  (importing registers the methods)
 from .base import (
     ACCESSORS,
     DataAccessError,

@@ -124,6 +124,7 @@ class UnlearningRequest:
         self.device = device or default_device()
         self.accessed: set[str] = set()
         self.report: dict[str, Any] = {}
+        self.checkpoints: dict[str, nn.Module] = {}
 
     # -- facts that are not data -------------------------------------------------------
     @property
@@ -155,7 +156,13 @@ class UnlearningRequest:
         clone.allowed = self.allowed & frozenset(needs)
         clone.accessed = set()
         clone.report = {}
+        clone.checkpoints = {}
         return clone
+
+    def checkpoint(self, name: str, model: nn.Module) -> None:
+        """Publish an intermediate model (e.g. UNSIR after impair); ``run_method``
+        evaluates it too and adds its accuracies as ``<name>_acc_*`` columns."""
+        self.checkpoints[name] = copy.deepcopy(model).eval()
 
     # -- guarded data --------------------------------------------------------------------
     def _check(self, accessor: str) -> None:
@@ -271,6 +278,9 @@ def run_method(
     record.update(guarded.report)
     if evaluation is not None:
         record.update(evaluation.evaluate(unlearned))
+        for stage, snapshot in guarded.checkpoints.items():
+            metrics = evaluation.evaluate(snapshot)
+            record.update({f"{stage}_{k}": v for k, v in metrics.items() if k.startswith("acc_")})
     return MethodResult(unlearned, record)
 
 
