@@ -56,6 +56,7 @@ _PRESETS: dict[str, Preset] = {
             "finetune": {"epochs": 3, "lr": 0.05},
             "neggrad": {"epochs": 2, "lr": 0.02, "batch_size": 32},
             "unsir": {"noise_batch": 64, "retain_per_class": 100, "batch_size": 64},
+            "lrp_path": {"n_samples": 20},
         },
     ),
     "cpu": Preset(

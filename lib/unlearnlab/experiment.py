@@ -91,11 +91,14 @@ def compare_methods(
     runs.setdefault("retrain", ("retrain", {}))
     name, kwargs = runs.pop("retrain")
     reference = run_method(name, original, request, **kwargs)
-    evaluation.set_reference(reference.model)
+    reference_logits, original_logits = evaluation.logits(reference.model), evaluation.logits(original)
+    evaluation.set_reference(reference_logits)
+    evaluation.set_original(original_logits)
     models = {"original": original, "retrain": reference.model}
     rows = [
-        {"method": "original", "time_s": float("nan"), "cached": False, **evaluation.evaluate(original)},
-        {**reference.record, "method": "retrain", **evaluation.evaluate(reference.model)},
+        {"method": "original", "time_s": float("nan"), "cached": False,
+         **evaluation.evaluate(logits=original_logits)},
+        {**reference.record, "method": "retrain", **evaluation.evaluate(logits=reference_logits)},
     ]
     for label in progress(runs, desc="methods", unit="method"):
         name, kwargs = runs[label]
@@ -159,3 +162,24 @@ def claim(text: str, holds: bool | None, evidence: str) -> str:
     """One line of a notebook's verdict: HOLDS / DOES NOT HOLD / MIXED, with the numbers."""
     status = {True: "HOLDS", False: "DOES NOT HOLD", None: "MIXED"}[holds]
     return f"[{status}] {text}\n    {evidence}"
+
+
+def hyperparameter_sweep(
+    preset: Preset,
+    dataset: Dataset,
+    original: nn.Module,
+    forget_sets: dict[str, ForgetSplit],
+    method: str,
+    grid: list[dict],
+) -> pd.DataFrame:
+    """Run ``method`` for every setting of ``grid`` on every forget set; accuracies
+    only (no attacks), one row per (set, setting) with the setting's keys as columns."""
+    rows = []
+    for label, split in progress(forget_sets.items(), desc="forget sets", unit="set"):
+        request = make_request(preset, dataset, split)
+        evaluation = make_evaluation(preset, dataset, split)
+        for setting in grid:
+            result = run_method(method, original, request, **setting)
+            rows.append({"forget": label, **setting, "time_s": result.record["time_s"],
+                         **evaluation.evaluate(result.model, accuracy_only=True)})
+    return pd.DataFrame(rows)

@@ -145,6 +145,23 @@ def mia_loss_lr(forget_logits: torch.Tensor, forget_labels: torch.Tensor,
     return float(cross_val_score(LogisticRegression(), x, y, cv=cv, scoring="accuracy").mean())
 
 
+def mia_svm_softmax(original_member: torch.Tensor, original_nonmember: torch.Tensor,
+                    forget_logits: torch.Tensor, *, seed: int = 0) -> float:
+    """Chang et al. 2024's attack: an SVM on the *original* model's softmax outputs,
+    forget-class train samples (member) vs forget-class test samples (non-member),
+    applied to the unlearned model's outputs on D_f; fraction judged non-member."""
+    if len(forget_logits) == 0 or len(original_nonmember) == 0:
+        return float("nan")
+    rng = np.random.default_rng(seed)
+    n = min(len(original_member), len(original_nonmember), MIA_MAX_PER_SIDE)
+    member = F.softmax(original_member.float(), 1).numpy()[rng.choice(len(original_member), n, replace=False)]
+    nonmember = F.softmax(original_nonmember.float(), 1).numpy()[rng.choice(len(original_nonmember), n, replace=False)]
+    x = np.concatenate([member, nonmember])
+    y = np.concatenate([np.ones(n), np.zeros(n)])
+    attack = SVC(C=3, gamma="auto", kernel="rbf").fit(x, y)
+    return float(1.0 - attack.predict(F.softmax(forget_logits.float(), 1).numpy()).mean())
+
+
 # --------------------------------------------------------------------------------------
 # One evaluation protocol for every method
 
@@ -154,7 +171,9 @@ class Evaluation:
 
     D_r is evaluated on a seeded sample of at most ``retain_max`` images (None = all).
     ``random_model`` (same architecture, fresh initialisation) is the ZRF reference;
-    ``set_reference(retrain_model)`` enables the distances to retrain.
+    ``set_reference(evaluation.logits(retrain))`` enables the distances to retrain, and
+    ``set_original(evaluation.logits(original))`` P2's SVM attack (``mia_svm_softmax_nonmember``).
+    ``accuracy_only=True`` skips attacks and distances (for cheap parameter sweeps).
     """
 
     def __init__(self, dataset: Dataset, split: ForgetSplit, *, random_model: nn.Module,
@@ -173,12 +192,15 @@ class Evaluation:
             "test": (dataset.x_test, dataset.y_test),
         }
         self.test_forget_mask = test_forget
-        self.random_forget_logits = self._logits(random_model)["forget"]
+        self.random_forget_logits = self.logits(random_model, sets=("forget",))["forget"]
         self.reference_logits: torch.Tensor | None = None
+        self.original_logits: dict[str, torch.Tensor] | None = None
 
-    def _logits(self, model: nn.Module) -> dict[str, torch.Tensor]:
-        return {name: predict(model, xs, normalize=self.dataset.normalize, device=self.device)
-                for name, (xs, _) in self.sets.items()}
+    def logits(self, model: nn.Module, sets: tuple[str, ...] = ("forget", "retain", "test")
+               ) -> dict[str, torch.Tensor]:
+        """The model's logits on each evaluated set (computed once, reusable)."""
+        return {name: predict(model, self.sets[name][0], normalize=self.dataset.normalize,
+                              device=self.device) for name in sets}
 
     @staticmethod
     def _finite(logits: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], float]:
@@ -189,12 +211,22 @@ class Evaluation:
         clean = {k: torch.nan_to_num(v, nan=0.0, posinf=1e4, neginf=-1e4) for k, v in logits.items()}
         return clean, bad / max(total, 1)
 
-    def set_reference(self, retrain_model: nn.Module) -> None:
-        """Use ``retrain_model`` as the gold standard for the distance metrics."""
-        self.reference_logits = self._logits(retrain_model)["forget"]
+    def set_reference(self, retrain_logits: dict[str, torch.Tensor]) -> None:
+        """Use retrain's :meth:`logits` as the gold standard of the distance metrics."""
+        self.reference_logits = retrain_logits["forget"]
 
-    def evaluate(self, model: nn.Module) -> dict[str, float]:
-        logits, nonfinite = self._finite(self._logits(model))
+    def set_original(self, original_logits: dict[str, torch.Tensor]) -> None:
+        """Train P2's SVM attack on the original model's :meth:`logits`."""
+        self.original_logits = original_logits
+
+    def evaluate(self, model: nn.Module | None = None, *, logits: dict[str, torch.Tensor] | None = None,
+                 accuracy_only: bool = False) -> dict[str, float]:
+        """One row of metrics for ``model`` (or for its precomputed :meth:`logits`)."""
+        if logits is None:
+            if model is None:
+                raise ValueError("evaluate needs a model or its logits")
+            logits = self.logits(model)
+        logits, nonfinite = self._finite(logits)
         (_, yf), (_, yr), (_, yt) = self.sets["forget"], self.sets["retain"], self.sets["test"]
         lt, mask = logits["test"], self.test_forget_mask
         row = {
@@ -203,6 +235,11 @@ class Evaluation:
             "acc_test_forget": accuracy(lt[mask], yt[mask]),
             "acc_test_retain": accuracy(lt[~mask], yt[~mask]),
             "acc_test": accuracy(lt, yt),
+            "nonfinite_outputs": nonfinite,
+        }
+        if accuracy_only:
+            return row
+        row |= {
             # members and non-members of the attacks are drawn from retained classes, so
             # the attack learns "seen vs unseen", not "forget class vs others"
             "mia_entropy_lr_member": mia_entropy_lr(logits["retain"], lt[~mask], logits["forget"],
@@ -211,8 +248,11 @@ class Evaluation:
                                                     logits["forget"], yf, seed=self.seed),
             "mia_loss_lr_acc": mia_loss_lr(logits["forget"], yf, lt, yt, seed=self.seed),
             "zrf": zrf_score(logits["forget"], self.random_forget_logits),
-            "nonfinite_outputs": nonfinite,
         }
+        if self.original_logits is not None:
+            row["mia_svm_softmax_nonmember"] = mia_svm_softmax(
+                self.original_logits["forget"], self.original_logits["test"][mask], logits["forget"],
+                seed=self.seed)
         if self.reference_logits is not None:
             row["js_to_retrain"] = float(js_divergence(logits["forget"], self.reference_logits).mean())
             row["act_dist_to_retrain"] = activation_distance(logits["forget"], self.reference_logits)

@@ -132,3 +132,24 @@ def weight_change_lines(changes: pd.DataFrame, *, hue: str = "method",
     ax.tick_params(axis="x", rotation=45)
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     return fig
+
+
+def relevance_heatmaps(images: torch.Tensor, relevance: torch.Tensor, titles: Sequence[str],
+                       *, title: str = "") -> plt.Figure:
+    """Each image above its LRP relevance map (summed over channels; red = for the
+    predicted class, blue = against), symmetric colour scale per map."""
+    n = len(images)
+    fig, axes = plt.subplots(2, n, figsize=(1.5 * n, 3.4), squeeze=False)
+    for i in range(n):
+        img = images[i].float()
+        img = (img - img.min()) / (img.max() - img.min()).clamp_min(1e-8)
+        axes[0, i].imshow(img.permute(1, 2, 0).squeeze(-1).numpy(), cmap="gray" if img.shape[0] == 1 else None)
+        axes[0, i].set_title(titles[i], fontsize=8)
+        heat = relevance[i].sum(0).numpy()
+        bound = max(float(abs(heat).max()), 1e-12)
+        axes[1, i].imshow(heat, cmap="bwr", vmin=-bound, vmax=bound)
+        for ax in axes[:, i]:
+            ax.axis("off")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -222,16 +222,17 @@ def set_batchnorm_eval(model: nn.Module) -> None:
             module.eval()
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def predict(
     model: nn.Module,
     x: torch.Tensor,
     *,
     normalize: Normalizer,
-    batch_size: int = 1024,
+    batch_size: int = 256,
     device: torch.device | None = None,
 ) -> torch.Tensor:
-    """Logits (float32, on the CPU) of ``model`` in eval mode."""
+    """Logits (float32, on the CPU) of ``model`` in eval mode. (Batches of 256 ran twice
+    as fast as batches of 1024 on two CPU cores: the activations stay in cache.)"""
     device = device or default_device()
     model.to(device)
     was_training = model.training

@@ -279,7 +279,7 @@ def run_method(
     if evaluation is not None:
         record.update(evaluation.evaluate(unlearned))
         for stage, snapshot in guarded.checkpoints.items():
-            metrics = evaluation.evaluate(snapshot)
+            metrics = evaluation.evaluate(snapshot, accuracy_only=True)
             record.update({f"{stage}_{k}": v for k, v in metrics.items() if k.startswith("acc_")})
     return MethodResult(unlearned, record)
 
