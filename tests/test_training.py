@@ -139,3 +139,12 @@ def test_original_model_comes_from_cache_the_second_time(smoke, digits, original
     for a, b in zip(original.model.state_dict().values(), again.model.state_dict().values(), strict=True):
         assert torch.equal(a, b)
     assert again.history.test_acc == original.history.test_acc
+
+
+def test_model_stays_trainable_after_predict(digits):
+    """predict runs in inference mode; the model it touched must still train."""
+    model = models.create_model("tiny_cnn", 10, 1, 8, seed=0)
+    training.predict(model, digits.x_test[:8], normalize=digits.normalize)
+    loss = model(digits.normalize(digits.x_test[:8])).sum()
+    loss.backward()
+    assert all(p.grad is not None for p in model.parameters())

@@ -452,6 +452,19 @@ def instance_split(dataset: Dataset, k: int, *, seed: int) -> ForgetSplit:
     )
 
 
+def union_split(dataset: Dataset, splits: Sequence[ForgetSplit]) -> ForgetSplit:
+    """Everything forgotten by a sequence of requests (continual unlearning)."""
+    if not splits:
+        raise ValueError("union_split needs at least one split")
+    mask = torch.zeros(len(dataset.y_train), dtype=torch.bool)
+    for split in splits:
+        mask[split.forget_indices] = True
+    classes = tuple(sorted({c for s in splits for c in s.forget_classes}))
+    scenario = "instance" if any(s.scenario == "instance" for s in splits) else "classes"
+    return ForgetSplit(scenario, classes, torch.nonzero(mask).flatten(), torch.nonzero(~mask).flatten(),
+                       f"union of {len(splits)} requests on {dataset.name}")
+
+
 def uniform_class_sample(dataset: Dataset, count: int, *, seed: int) -> tuple[int, ...]:
     """``count`` classes drawn at random (P1's "50 uniform" when superclasses exist).
 

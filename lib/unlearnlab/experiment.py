@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from .config import Preset
-from .data import Dataset, ForgetSplit, load_dataset
+from .data import Dataset, ForgetSplit, load_dataset, union_split
 from .methods import UnlearningRequest, run_method
 from .metrics import Evaluation, add_gap_to_retrain
 from .models import create_model
@@ -182,4 +182,32 @@ def hyperparameter_sweep(
             result = run_method(method, original, request, **setting)
             rows.append({"forget": label, **setting, "time_s": result.record["time_s"],
                          **evaluation.evaluate(result.model, accuracy_only=True)})
+    return pd.DataFrame(rows)
+
+
+def continual(original: nn.Module, requests: list[UnlearningRequest], method: str,
+              **hyperparameters) -> list:
+    """Apply a sequence of unlearning requests, each to the previous result (P3's
+    continual setting). Returns one ``MethodResult`` per request."""
+    results, model = [], original
+    for request in requests:
+        result = run_method(method, model, request, **hyperparameters)
+        results.append(result)
+        model = result.model
+    return results
+
+
+def continual_table(preset: Preset, dataset: Dataset, original: nn.Module,
+                    splits: list[ForgetSplit], method: str, **hyperparameters) -> pd.DataFrame:
+    """Continual unlearning, evaluated after each request on everything forgotten so far
+    (accuracies only); row 0 is the original model."""
+    requests = [make_request(preset, dataset, split) for split in splits]
+    results = continual(original, requests, method, **hyperparameters)
+    rows = [{"request": 0, "steps": 0, **make_evaluation(preset, dataset, splits[0]).evaluate(
+        original, accuracy_only=True)}]
+    for i, result in enumerate(results, 1):
+        evaluation = make_evaluation(preset, dataset, union_split(dataset, splits[:i]))
+        rows.append({"request": i, "steps": result.record.get("steps"),
+                     "time_s": result.record["time_s"],
+                     **evaluation.evaluate(result.model, accuracy_only=True)})
     return pd.DataFrame(rows)

@@ -10,6 +10,8 @@ gathered into ``runs/<preset>/results/summary.md``.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -66,10 +68,11 @@ def execute(notebook: Path, preset: str, *, seed: int = 0, output_dir: Path | No
     parameters = {"PRESET": preset, "SEED": seed, **(extra_parameters or {})}
     start = time.perf_counter()
     try:
-        papermill.execute_notebook(
-            str(notebook), str(output), parameters=parameters, kernel_name="python3",
-            language="python", cwd=str(notebook.parent), progress_bar=progress,
-        )
+        with _quiet_kernel():
+            papermill.execute_notebook(
+                str(notebook), str(output), parameters=parameters, kernel_name="python3",
+                language="python", cwd=str(notebook.parent), progress_bar=progress,
+            )
     except PapermillExecutionError as err:
         raise NotebookFailed(
             f"{notebook.name} failed in cell {err.cell_index} (execution count "
@@ -82,6 +85,21 @@ def execute(notebook: Path, preset: str, *, seed: int = 0, output_dir: Path | No
 SUMMARY_COLUMNS = ("method", "forget", "acc_forget", "acc_retain", "acc_test_forget",
                    "acc_test_retain", "acc_test", "mia_entropy_lr_member", "mia_svc_nonmember",
                    "mia_loss_lr_acc", "zrf", "time_s", "speedup")
+
+
+@contextlib.contextmanager
+def _quiet_kernel():
+    """Headless runs keep the library's progress bars out of the executed notebooks
+    (papermill shows its own per-cell bar); the kernel inherits this environment."""
+    previous = os.environ.get("UNLEARNLAB_QUIET")
+    os.environ["UNLEARNLAB_QUIET"] = "1"
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["UNLEARNLAB_QUIET"]
+        else:
+            os.environ["UNLEARNLAB_QUIET"] = previous
 
 
 def write_summary(preset: str) -> Path | None:

@@ -50,6 +50,26 @@ def progress(iterable, **kwargs):
     return tqdm(iterable, disable=not progress_enabled(), leave=False, **kwargs)
 
 
+def uses_channels_last(device: torch.device) -> bool:
+    """Channels-last convolutions: 1.3x faster training and 2.7x faster inference for the
+    small CNN on two CPU cores (README); also the fast layout for CUDA mixed precision."""
+    return device.type in ("cpu", "cuda")
+
+
+def prepare_model(model: nn.Module, device: torch.device) -> nn.Module:
+    """Move a model to ``device`` in the layout its batches will use."""
+    if uses_channels_last(device):
+        return model.to(device=device, memory_format=torch.channels_last)
+    return model.to(device)
+
+
+def as_input(x: torch.Tensor) -> torch.Tensor:
+    """Give an image batch the layout :func:`prepare_model` chose (no-op elsewhere)."""
+    if x.dim() == 4 and uses_channels_last(x.device):
+        return x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
 def autocast(device: torch.device):
     """bf16 mixed precision on CUDA; a no-op elsewhere."""
     if device.type == "cuda":
@@ -171,7 +191,7 @@ def fit(
     keeps BatchNorm layers in eval mode, so their running statistics do not move.
     """
     device = device or default_device()
-    model.to(device)
+    prepare_model(model, device)
     gen = torch.Generator().manual_seed(seed)
     trainable = params if params is not None else [p for p in model.parameters() if p.requires_grad]
     opt = make_optimizer(trainable, cfg)
@@ -190,7 +210,7 @@ def fit(
         loss_sum, correct, seen = 0.0, 0, 0
         for idx in batches(len(y), cfg.batch_size, shuffle=True, generator=gen):
             xb = normalize(x[idx].to(device, non_blocking=True))
-            xb = augment_batch(xb, cfg.augment, gen)
+            xb = as_input(augment_batch(xb, cfg.augment, gen))
             yb = y[idx].to(device, non_blocking=True)
             for group in opt.param_groups:
                 group["lr"] = lr_at(step, total, cfg, steps_per_epoch)
@@ -222,7 +242,6 @@ def set_batchnorm_eval(model: nn.Module) -> None:
             module.eval()
 
 
-@torch.inference_mode()
 def predict(
     model: nn.Module,
     x: torch.Tensor,
@@ -234,14 +253,15 @@ def predict(
     """Logits (float32, on the CPU) of ``model`` in eval mode. (Batches of 256 ran twice
     as fast as batches of 1024 on two CPU cores: the activations stay in cache.)"""
     device = device or default_device()
-    model.to(device)
+    prepare_model(model, device)  # outside inference mode: parameters must stay trainable
     was_training = model.training
     model.eval()
     out = []
-    for start in range(0, len(x), batch_size):
-        xb = normalize(x[start:start + batch_size].to(device, non_blocking=True))
-        with autocast(device):
-            out.append(model(xb).float().cpu())
+    with torch.inference_mode():
+        for start in range(0, len(x), batch_size):
+            xb = as_input(normalize(x[start:start + batch_size].to(device, non_blocking=True)))
+            with autocast(device):
+                out.append(model(xb).float().cpu())
     model.train(was_training)
     if not out:
         return torch.empty(0, 0)

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..training import TrainConfig, fit, set_batchnorm_eval
+from ..training import TrainConfig, as_input, fit, set_batchnorm_eval
 from .base import UnlearningRequest, register
 
 PHASES = ("impair", "impair+repair")
@@ -47,7 +47,7 @@ def error_maximizing_noise(
     ``batchnorm_train=False`` (the paper's intent) neither are its BatchNorm statistics."""
     device = device or next(model.parameters()).device
     gen = torch.Generator().manual_seed(seed)
-    noise = torch.randn((batch, *input_shape), generator=gen).to(device).requires_grad_()
+    noise = as_input(torch.randn((batch, *input_shape), generator=gen).to(device)).requires_grad_()
     target = torch.full((batch,), forget_class, dtype=torch.long, device=device)
     optimizer = torch.optim.Adam([noise], lr=lr)
     was_training = model.training

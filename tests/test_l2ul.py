@@ -1,0 +1,114 @@
+"""L2UL (P3): no retain data, PGD examples, MAS importance, stopping, relabeling, continual."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from unlearnlab import data, experiment, methods
+from unlearnlab.methods.l2ul import adversarial_examples, mas_importance, random_wrong_labels
+
+FAST = {"adv_per_sample": 2, "pgd_steps": 10, "pgd_radius": 2.0, "pgd_step": 0.3, "max_steps": 200,
+        "lr": 0.01}
+
+
+@pytest.fixture()
+def instance_request(smoke, digits):
+    def build(k=8, seed=0):
+        return experiment.make_request(smoke, digits, data.instance_split(digits, k, seed=seed))
+
+    return build
+
+
+def test_no_access_to_retain_data(original, instance_request):
+    spec = methods.get_method("l2ul")
+    assert spec.needs == {"forget_data"} and spec.scenario == "instance"
+    guarded = instance_request().restricted_to(spec.needs)
+    spec.fn(copy.deepcopy(original.model), guarded, **FAST)
+    assert guarded.accessed == {"forget_data"}
+    for accessor in (guarded.retain_data, lambda: guarded.retain_subset(1)):
+        with pytest.raises(methods.DataAccessError):
+            accessor()
+
+
+def test_random_wrong_labels_never_equal_the_true_label():
+    labels = torch.arange(10).repeat(500)
+    wrong = random_wrong_labels(labels, 10, generator=torch.Generator().manual_seed(0))
+    assert not (wrong == labels).any()
+    assert set(wrong.tolist()) == set(range(10)), "every other class can be drawn"
+
+
+def test_pgd_examples_stay_in_the_ball_and_hit_their_targets(original, digits):
+    pixels = digits.x_test[:12].float() / 255
+    labels = digits.y_test[:12]
+    radius = 3.0
+    adv, targets, source = adversarial_examples(original.model, pixels, labels, 10, digits.normalize,
+                                                per_sample=3, radius=radius, step_size=0.3, steps=30)
+    assert adv.shape == (36, 1, 8, 8) and torch.equal(source, torch.arange(12).repeat_interleave(3))
+    assert not (targets == labels[source]).any()
+    distance = (adv - pixels[source]).flatten(1).norm(dim=1)
+    assert (distance <= radius + 1e-4).all()
+    assert adv.min() >= 0 and adv.max() <= 1
+    with torch.no_grad():
+        hit = (original.model(digits.normalize(adv)).argmax(1) == targets).float().mean()
+    assert hit > 0.8
+
+
+def test_mas_importance_is_normalised_and_follows_the_forget_inputs():
+    model = nn.Sequential(nn.Linear(3, 2, bias=False))
+    with torch.no_grad():
+        model[0].weight.copy_(torch.tensor([[1.0, 2.0, 3.0], [0.5, -1.0, 2.0]]))
+    x = torch.tensor([[1.0, 0.0, 2.0], [3.0, 0.0, 1.0]])  # feature 1 never active in D_f
+    importance = mas_importance(model, x)["0.weight"]
+    assert importance.min() == 0 and importance.max() == 1
+    assert torch.all(importance[:, 1] == 0), "weights D_f never uses are unimportant"
+    inverted = 1 - importance
+    assert torch.all(inverted[:, 1] == 1), "so the penalty holds them at full strength"
+
+
+def test_loop_stops_the_moment_the_goal_holds(original, instance_request, digits):
+    request = instance_request()
+    result = methods.run_method("l2ul", original.model, request, **FAST)
+    steps = result.record["steps"]
+    assert result.record["goal_met"] and steps >= 1
+    xf = digits.x_train[request.split.forget_indices]
+    yf = digits.y_train[request.split.forget_indices]
+    with torch.no_grad():
+        assert (result.model(digits.normalize(xf)).argmax(1) != yf).all()
+    one_short = methods.run_method("l2ul", original.model, request, **{**FAST, "max_steps": steps - 1})
+    assert not one_short.record["goal_met"] and one_short.record["steps"] == steps - 1
+
+
+def test_relabeling_reaches_the_given_labels(original, instance_request, digits):
+    request = instance_request(k=6)
+    yf = digits.y_train[request.split.forget_indices]
+    new = ((yf + 3) % 10).tolist()
+    result = methods.run_method("l2ul", original.model, request, goal="relabel", new_labels=new, **FAST)
+    xf = digits.x_train[request.split.forget_indices]
+    with torch.no_grad():
+        assert result.model(digits.normalize(xf)).argmax(1).tolist() == new
+    with pytest.raises(ValueError, match="one label per forget instance"):
+        methods.run_method("l2ul", original.model, request, goal="relabel", new_labels=[1, 2])
+
+
+def test_continual_equals_sequential_application(original, instance_request):
+    requests = [instance_request(k=4, seed=s) for s in (1, 2, 3)]
+    kwargs = {**FAST, "use_adversarial": False}
+    chained = experiment.continual(original.model, requests, "l2ul", **kwargs)
+    model = original.model
+    for request in requests:
+        model = methods.run_method("l2ul", model, request, **kwargs).model
+    for a, b in zip(chained[-1].model.state_dict().values(), model.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    assert len(chained) == 3
+
+
+def test_union_split_covers_every_request(digits):
+    splits = [data.instance_split(digits, 5, seed=s) for s in (0, 1)]
+    union = data.union_split(digits, splits)
+    expected = torch.cat([s.forget_indices for s in splits]).unique()
+    assert torch.equal(union.forget_indices, expected)
+    assert len(union.forget_indices) + len(union.retain_indices) == len(digits.y_train)
