@@ -96,13 +96,13 @@ def test_relabeling_reaches_the_given_labels(original, instance_request, digits)
 
 def test_continual_equals_sequential_application(original, instance_request):
     requests = [instance_request(k=4, seed=s) for s in (1, 2, 3)]
-    kwargs = {**FAST, "use_adversarial": False}
+    kwargs = {**FAST, "use_adversarial": False, "lr": 1e-3, "max_steps": 30}
     chained = experiment.continual(original.model, requests, "l2ul", **kwargs)
     model = original.model
     for request in requests:
         model = methods.run_method("l2ul", model, request, **kwargs).model
     for a, b in zip(chained[-1].model.state_dict().values(), model.state_dict().values(), strict=True):
-        assert torch.equal(a, b)
+        assert torch.isfinite(a).all() and torch.equal(a, b)
     assert len(chained) == 3
 
 
