@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
@@ -48,7 +50,7 @@ def test_every_method_is_refused_data_it_did_not_declare(name, smoke, digits, cl
     for need in spec.needs:
         crippled = request.restricted_to(spec.needs - {need})
         with pytest.raises(DataAccessError, match=need):
-            spec.fn(original.model, crippled, **smoke.method_kwargs(name))
+            spec.fn(copy.deepcopy(original.model), crippled, **smoke.method_kwargs(name))
 
 
 @pytest.fixture()

@@ -59,6 +59,9 @@ _PRESETS: dict[str, Preset] = {
             "lrp_path": {"n_samples": 20},
             "l2ul": {"adv_per_sample": 2, "pgd_steps": 10, "pgd_radius": 2.0, "pgd_step": 0.3,
                      "max_steps": 200, "lr": 0.01},
+            "relabel": {"epochs": 3, "lr": 0.05},
+            "reset": {"epochs": 2, "lr": 0.05},
+            "prune": {"finetune_epochs": 1, "lr": 0.02},
         },
     ),
     "cpu": Preset(

@@ -497,6 +497,33 @@ def nested_class_sets(dataset: Dataset, sizes: Sequence[int], *, seed: int) -> d
     return {k: tuple(sorted(order[:k])) for k in sizes}
 
 
+def class_forget_sets(dataset: Dataset, sizes: Sequence[int | str], *, seed: int
+                      ) -> dict[str, ForgetSplit]:
+    """P1's forget sets by size: ints are nested random class sets; "50 cluster" is ten
+    whole superclasses and "50 uniform" fifty classes spread over all superclasses
+    (CIFAR-100 only; any "<n> cluster"/"<n> uniform" works)."""
+    nested = nested_class_sets(dataset, [s for s in sizes if isinstance(s, int)], seed=seed)
+    gen = torch.Generator().manual_seed(seed)
+    out: dict[str, ForgetSplit] = {}
+    for size in sizes:
+        if isinstance(size, int):
+            out[f"{size} class{'es' if size > 1 else ''}"] = class_split(dataset, list(nested[size]))
+            continue
+        count, kind = size.split()
+        if kind == "cluster":
+            names = list(dataset.superclasses)
+            if not names:
+                raise ValueError(f"{size!r} needs superclasses; {dataset.name} has none")
+            per = len(next(iter(dataset.superclasses.values())))
+            order = torch.randperm(len(names), generator=gen)[: int(count) // per].tolist()
+            out[size] = superclass_split(dataset, [names[i] for i in order])
+        elif kind == "uniform":
+            out[size] = class_split(dataset, list(uniform_class_sample(dataset, int(count), seed=seed)))
+        else:
+            raise ValueError(f"Unknown forget-set size {size!r}: use an int, '<n> cluster' or '<n> uniform'")
+    return out
+
+
 if __name__ == "__main__":  # python -m unlearnlab.data NAME ...: fetch datasets
     import sys
 

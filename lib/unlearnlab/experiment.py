@@ -10,12 +10,13 @@ import pandas as pd
 import torch
 from torch import nn
 
+from . import analysis
 from .config import Preset
 from .data import Dataset, ForgetSplit, load_dataset, union_split
 from .methods import UnlearningRequest, run_method
 from .metrics import Evaluation, add_gap_to_retrain
 from .models import create_model
-from .training import History, cached, default_device, fit, progress
+from .training import History, as_input, cached, default_device, fit, prepare_model, progress
 
 
 def load_preset_data(preset: Preset) -> Dataset:
@@ -140,15 +141,21 @@ def sweep(
     original: nn.Module,
     forget_sets: dict[str, ForgetSplit],
     runs: dict[str, tuple[str, dict]],
-) -> pd.DataFrame:
+    *,
+    keep_models: bool = False,
+) -> pd.DataFrame | tuple[pd.DataFrame, dict[str, dict[str, nn.Module]]]:
     """``compare_methods`` over several forget sets; one table with a ``forget`` column
-    naming the set (gaps are to the retrain of the same set)."""
-    tables = []
+    naming the set (gaps are to the retrain of the same set). With ``keep_models``,
+    also the unlearned models by set and method."""
+    tables, kept = [], {}
     for label, split in progress(forget_sets.items(), desc="forget sets", unit="set"):
-        table, _ = compare_methods(original, make_request(preset, dataset, split),
-                                   make_evaluation(preset, dataset, split), runs)
+        table, models = compare_methods(original, make_request(preset, dataset, split),
+                                        make_evaluation(preset, dataset, split), runs)
         tables.append(table.assign(forget=label, n_forget_classes=len(split.forget_classes)))
-    return pd.concat(tables, ignore_index=True)
+        if keep_models:
+            kept[label] = models
+    table = pd.concat(tables, ignore_index=True)
+    return (table, kept) if keep_models else table
 
 
 def mean_and_spread(table: pd.DataFrame, columns: list[str], by: str = "method") -> pd.DataFrame:
@@ -211,3 +218,44 @@ def continual_table(preset: Preset, dataset: Dataset, original: nn.Module,
                      "time_s": result.record["time_s"],
                      **evaluation.evaluate(result.model, accuracy_only=True)})
     return pd.DataFrame(rows)
+
+
+def change_report(dataset: Dataset, forget_sets: dict[str, ForgetSplit],
+                  models_by_set: dict[str, dict[str, nn.Module]], methods: list[str], *,
+                  images: int = 500, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What changed inside each unlearned model (Liao & Lin 2024): per-layer relative
+    weight change vs the original, and stage-wise minibatch CKA vs the original and vs
+    retrain, on forget-class and on retain-class training images (``images`` each)."""
+    gen = torch.Generator().manual_seed(seed)
+    weights, cka = [], []
+    for label, models in models_by_set.items():
+        split = forget_sets[label]
+        pools = {"forget images": split.forget_indices, "retain images": split.retain_indices}
+        samples = {k: dataset.x_train[v[torch.randperm(len(v), generator=gen)[:images]]]
+                   for k, v in pools.items()}
+        for method in methods:
+            weights.append(analysis.weight_change(models["original"], models[method])
+                           .assign(forget=label, method=method))
+            for reference in ("original", "retrain"):
+                for images_name, x in samples.items():
+                    cka.append(analysis.stagewise_cka(models[method], models[reference], x, dataset.normalize)
+                               .assign(forget=label, method=method, versus=reference, images=images_name))
+    return pd.concat(weights, ignore_index=True), pd.concat(cka, ignore_index=True)
+
+
+def penultimate_embeddings(models: dict[str, nn.Module], dataset: Dataset, *, per_class: int = 100,
+                           seed: int = 0) -> pd.DataFrame:
+    """2-D t-SNE of each model's penultimate features on the same test images."""
+    gen = torch.Generator().manual_seed(seed)
+    idx = torch.cat([torch.nonzero(dataset.y_test == c).flatten()[:per_class] for c in range(dataset.num_classes)])
+    idx = idx[torch.randperm(len(idx), generator=gen)]
+    x, y = dataset.x_test[idx], dataset.y_test[idx]
+    frames = []
+    for name, model in models.items():
+        prepare_model(model, default_device())
+        with torch.no_grad():
+            feats = model.eval().features(as_input(dataset.normalize(x.to(default_device())))).cpu()
+        xy = analysis.embed_2d(feats, seed=seed)
+        frames.append(pd.DataFrame({"x": xy[:, 0].numpy(), "y": xy[:, 1].numpy(), "label": y.numpy(),
+                                    "model": name}))
+    return pd.concat(frames, ignore_index=True)

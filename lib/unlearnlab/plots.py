@@ -153,3 +153,24 @@ def relevance_heatmaps(images: torch.Tensor, relevance: torch.Tensor, titles: Se
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def embedding_panels(embeddings: pd.DataFrame, class_names: Sequence[str], forget_classes: Sequence[int],
+                     *, title: str = "") -> plt.Figure:
+    """One t-SNE panel per model; forgotten classes drawn large with a black edge."""
+    names = list(dict.fromkeys(embeddings["model"]))
+    fig, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names), 3.8), squeeze=False)
+    palette = sns.color_palette("tab10", len(class_names))
+    for ax, name in zip(axes[0], names, strict=True):
+        part = embeddings[embeddings["model"] == name]
+        for c, cname in enumerate(class_names):
+            pts = part[part["label"] == c]
+            forgotten = c in forget_classes
+            ax.scatter(pts["x"], pts["y"], s=18 if forgotten else 5, color=palette[c % 10],
+                       edgecolors="black" if forgotten else "none", linewidths=0.4,
+                       label=f"{cname}{' (forgotten)' if forgotten else ''}", alpha=0.9 if forgotten else 0.6)
+        ax.set(title=name, xticks=[], yticks=[])
+    axes[0, -1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=7, markerscale=2)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -15,7 +15,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -183,18 +183,25 @@ def fit(
     params: list[nn.Parameter] | None = None,
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     freeze_batchnorm: bool = False,
+    eval_modules: Iterable[nn.Module] = (),
+    param_groups: list[dict] | None = None,
 ) -> History:
     """Train ``model`` in place; returns the per-epoch curve.
 
     ``loss_fn(logits, labels)`` defaults to cross-entropy (with ``cfg.label_smoothing``).
-    ``params`` restricts the update to a subset of parameters. ``freeze_batchnorm``
-    keeps BatchNorm layers in eval mode, so their running statistics do not move.
+    ``params`` restricts the update to a subset of parameters; ``param_groups`` instead
+    gives optimizer groups whose ``lr_scale`` multiplies the scheduled rate.
+    ``freeze_batchnorm`` keeps every BatchNorm layer in eval mode (running statistics do
+    not move); ``eval_modules`` does so for the given modules only.
     """
     device = device or default_device()
     prepare_model(model, device)
     gen = torch.Generator().manual_seed(seed)
-    trainable = params if params is not None else [p for p in model.parameters() if p.requires_grad]
-    opt = make_optimizer(trainable, cfg)
+    if param_groups is None:
+        trainable = params if params is not None else [p for p in model.parameters() if p.requires_grad]
+        param_groups = [{"params": trainable}]
+    opt = make_optimizer([dict(g) for g in param_groups], cfg)
+    eval_modules = list(eval_modules)
     steps_per_epoch = math.ceil(len(y) / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
     history = History()
@@ -206,6 +213,8 @@ def fit(
         model.train()
         if freeze_batchnorm:
             set_batchnorm_eval(model)
+        for module in eval_modules:
+            module.eval()
         start = time.perf_counter()
         loss_sum, correct, seen = 0.0, 0, 0
         for idx in batches(len(y), cfg.batch_size, shuffle=True, generator=gen):
@@ -213,7 +222,7 @@ def fit(
             xb = as_input(augment_batch(xb, cfg.augment, gen))
             yb = y[idx].to(device, non_blocking=True)
             for group in opt.param_groups:
-                group["lr"] = lr_at(step, total, cfg, steps_per_epoch)
+                group["lr"] = lr_at(step, total, cfg, steps_per_epoch) * group.get("lr_scale", 1.0)
             with autocast(device):
                 logits = model(xb)
                 loss = loss_fn(logits, yb)

@@ -4,7 +4,7 @@ Importing this package registers every method; see :mod:`unlearnlab.methods.base
 the contract.
 """
 
-from . import baselines, l2ul, lrp, unsir  # noqa: F401  (importing registers the methods)
+from . import baselines, l2ul, lrp, manipulation, unsir  # noqa: F401  (registers the methods)
 from .base import (
     ACCESSORS,
     DataAccessError,

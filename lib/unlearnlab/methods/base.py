@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import inspect
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -245,6 +245,7 @@ def run_method(
     evaluation: Any | None = None,
     *,
     label: str | None = None,
+    freeze: Sequence[str] = (),
     **hyperparameters: Any,
 ) -> MethodResult:
     """Run a registered method on a copy of ``model``, time it, and evaluate it.
@@ -255,6 +256,11 @@ def run_method(
     and whatever the method reported (steps, phase times).
     A method that served a cached result reports the original compute time as
     ``time_s`` and sets ``cached``.
+
+    ``freeze`` names modules or stages that may not change (Liao & Lin 2024's selective
+    layer-wise freezing), for any method: their parameters do not require gradients
+    while the method runs, and afterwards their parameters and buffers (BatchNorm
+    statistics) are restored bit for bit from the original.
     """
     spec = get_method(name)
     if not spec.accepts(request.split):
@@ -268,11 +274,13 @@ def run_method(
                         f"it takes {sorted(spec.defaults)}")
     guarded = request.restricted_to(spec.needs)
     working = copy.deepcopy(model)
+    frozen = _frozen_parameters(working, freeze)
     _synchronize(guarded.device)
     start = time.perf_counter()
     unlearned = spec.fn(working, guarded, **hyperparameters)
     _synchronize(guarded.device)
     elapsed = time.perf_counter() - start
+    _restore(unlearned, model, freeze, frozen)
     unlearned.eval()
     record: dict[str, Any] = {"method": label or name, "time_s": elapsed, "cached": False}
     record.update(guarded.report)
@@ -282,6 +290,32 @@ def run_method(
             metrics = evaluation.evaluate(snapshot, accuracy_only=True)
             record.update({f"{stage}_{k}": v for k, v in metrics.items() if k.startswith("acc_")})
     return MethodResult(unlearned, record)
+
+
+def _frozen_parameters(model: nn.Module, names: Sequence[str]) -> list[nn.Parameter]:
+    modules = dict(model.named_modules())
+    missing = [n for n in names if n not in modules or n == ""]
+    if missing:
+        raise ValueError(f"Cannot freeze {missing}: no such module; stages are "
+                         f"{', '.join(getattr(model, 'stages', ()))}")
+    params = [p for n in names for p in modules[n].parameters()]
+    for p in params:
+        p.requires_grad_(False)
+    return params
+
+
+def _restore(unlearned: nn.Module, original: nn.Module, names: Sequence[str],
+             frozen: list[nn.Parameter]) -> None:
+    """Copy the frozen modules' state back from the original; re-enable gradients."""
+    if not names:
+        return
+    target, source = dict(unlearned.named_modules()), dict(original.named_modules())
+    with torch.no_grad():
+        for name in names:
+            for key, value in source[name].state_dict().items():
+                target[name].state_dict()[key].copy_(value)
+    for p in frozen:
+        p.requires_grad_(True)
 
 
 def _synchronize(device: torch.device) -> None:
