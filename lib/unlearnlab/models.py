@@ -16,7 +16,7 @@ Inputs are normalised float images (see ``Dataset.normalize``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -275,6 +275,17 @@ class VGG16(_Classifier):
 
 
 register_model("vgg16_bn", "VGG-16 with BatchNorm for small images (P2)")(VGG16)
+
+
+def submodules(model: nn.Module, names: Sequence[str]) -> list[nn.Module]:
+    """Modules of ``model`` by dotted name (a stage like ``stage2`` or a layer like
+    ``layer4.1.conv2``); an unknown name is an error that lists the stages."""
+    modules = dict(model.named_modules())
+    missing = [n for n in names if n not in modules or n == ""]
+    if missing:
+        raise ValueError(f"No module(s) {missing} in {type(model).__name__}; stages are "
+                         f"{', '.join(getattr(model, 'stages', ()))}")
+    return [modules[n] for n in names]
 
 
 def reinitialize(module: nn.Module, *, seed: int) -> nn.Module:

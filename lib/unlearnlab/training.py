@@ -244,6 +244,18 @@ def fit(
     return history
 
 
+def train_constant(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, lr: float,
+                   batch_size: int, normalize: Normalizer, seed: int, device: torch.device | None = None,
+                   weight_decay: float = 0.0, optimizer: str = "sgd", augment: str = "none",
+                   desc: str = "train", **fit_options) -> int:
+    """Fine-tuning at a constant learning rate, the way unlearning methods train; returns
+    the number of update steps taken. ``fit_options`` go to :func:`fit`."""
+    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, schedule="constant",
+                      weight_decay=weight_decay, optimizer=optimizer, augment=augment)
+    fit(model, x, y, cfg, normalize=normalize, seed=seed, device=device, desc=desc, **fit_options)
+    return epochs * math.ceil(len(y) / batch_size)
+
+
 def set_batchnorm_eval(model: nn.Module) -> None:
     """Put every BatchNorm layer in eval mode (running statistics stay as they are)."""
     for module in model.modules():

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from ..data import Dataset, ForgetSplit
+from ..models import submodules
 from ..training import TrainConfig, default_device
 
 #: What a method may declare in ``needs``.
@@ -293,12 +294,7 @@ def run_method(
 
 
 def _frozen_parameters(model: nn.Module, names: Sequence[str]) -> list[nn.Parameter]:
-    modules = dict(model.named_modules())
-    missing = [n for n in names if n not in modules or n == ""]
-    if missing:
-        raise ValueError(f"Cannot freeze {missing}: no such module; stages are "
-                         f"{', '.join(getattr(model, 'stages', ()))}")
-    params = [p for n in names for p in modules[n].parameters()]
+    params = [p for m in submodules(model, names) for p in m.parameters()]
     for p in params:
         p.requires_grad_(False)
     return params

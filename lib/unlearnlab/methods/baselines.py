@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models import reinitialize
-from ..training import TrainConfig, cached, fit
+from ..training import cached, fit, train_constant
 from .base import UnlearningRequest, register
 
 
@@ -64,11 +64,10 @@ def finetune(
     catastrophic forgetting. Defaults: 10 epochs, SGD lr 0.02 (constant), momentum 0.9,
     the usual CIFAR setting of the FT baseline."""
     x, y = request.retain_data()
-    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, schedule="constant",
-                      weight_decay=request.recipe.weight_decay, augment=request.recipe.augment)
-    history = fit(model, x, y, cfg, normalize=request.normalize, seed=request.seed,
-                  device=request.device, desc="finetune")
-    request.report["steps"] = len(history.epoch) * -(-len(y) // batch_size)
+    request.report["steps"] = train_constant(
+        model, x, y, epochs=epochs, lr=lr, batch_size=batch_size, normalize=request.normalize,
+        seed=request.seed, device=request.device, weight_decay=request.recipe.weight_decay,
+        augment=request.recipe.augment, desc="finetune")
     return model
 
 
@@ -85,12 +84,10 @@ def neggrad(
     minimise -CE on the forget samples. BatchNorm stays in eval mode so its statistics
     do not drift towards D_f. Defaults: 5 epochs, SGD lr 1e-4 (constant), momentum 0.9."""
     x, y = request.forget_data()
-    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, schedule="constant",
-                      weight_decay=0.0)
-    history = fit(model, x, y, cfg, normalize=request.normalize, seed=request.seed,
-                  device=request.device, desc="neggrad", freeze_batchnorm=True,
-                  loss_fn=lambda logits, labels: -F.cross_entropy(logits, labels))
-    request.report["steps"] = len(history.epoch) * -(-len(y) // batch_size)
+    request.report["steps"] = train_constant(
+        model, x, y, epochs=epochs, lr=lr, batch_size=batch_size, normalize=request.normalize,
+        seed=request.seed, device=request.device, desc="neggrad", freeze_batchnorm=True,
+        loss_fn=lambda logits, labels: -F.cross_entropy(logits, labels))
     return model
 
 

@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..models import reinitialize
-from ..training import TrainConfig, as_input, fit, predict, prepare_model
+from ..models import reinitialize, submodules
+from ..training import as_input, predict, prepare_model, train_constant
 from .base import UnlearningRequest, register
 
 TARGETS = ("random", "second_best", "unknown")
@@ -100,23 +100,13 @@ def relabel(
     pick = torch.randperm(len(yr), generator=torch.Generator().manual_seed(request.seed))[:n_retain]
     x, y = torch.cat([xf, xr[pick]]), torch.cat([new_labels, yr[pick]])
     old_fc = _with_unknown_output(model) if target == "unknown" else None
-    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, schedule="constant",
-                      weight_decay=request.recipe.weight_decay)
-    fit(model, x, y, cfg, normalize=request.normalize, seed=request.seed, device=request.device,
-        desc="relabel")
+    steps = train_constant(model, x, y, epochs=epochs, lr=lr, batch_size=batch_size,
+                           normalize=request.normalize, seed=request.seed, device=request.device,
+                           weight_decay=request.recipe.weight_decay, desc="relabel")
     if old_fc is not None:
         _drop_unknown_output(model, old_fc)
-    request.report.update(steps=epochs * -(-len(y) // batch_size), relabelled=len(yf))
+    request.report.update(steps=steps, relabelled=len(yf))
     return model
-
-
-def _modules_named(model: nn.Module, names: Sequence[str]) -> list[nn.Module]:
-    modules = dict(model.named_modules())
-    missing = [n for n in names if n not in modules or n == ""]
-    if missing:
-        raise ValueError(f"No module(s) {missing} in {type(model).__name__}; stages are "
-                         f"{', '.join(getattr(model, 'stages', ()))}")
-    return [modules[n] for n in names]
 
 
 @register("reset", scenario="any", needs={"retain_data"})
@@ -137,7 +127,7 @@ def reset(
     (they train at ``rest_lr_scale`` times ``lr``)."""
     if rest not in ("frozen", "lower_lr"):
         raise ValueError(f"rest must be 'frozen' or 'lower_lr', got {rest!r}")
-    chosen = _modules_named(model, layers)
+    chosen = submodules(model, layers)
     for i, module in enumerate(chosen):
         reinitialize(module, seed=request.seed + i)
     reset_params = {id(p) for m in chosen for p in m.parameters()}
@@ -151,11 +141,10 @@ def reset(
         eval_modules = [m for m in model.modules()
                         if isinstance(m, nn.modules.batchnorm._BatchNorm) and id(m) not in inside]
     x, y = request.retain_data()
-    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, schedule="constant",
-                      weight_decay=request.recipe.weight_decay)
-    fit(model, x, y, cfg, normalize=request.normalize, seed=request.seed, device=request.device,
+    request.report["steps"] = train_constant(
+        model, x, y, epochs=epochs, lr=lr, batch_size=batch_size, normalize=request.normalize,
+        seed=request.seed, device=request.device, weight_decay=request.recipe.weight_decay,
         desc="reset", param_groups=groups, eval_modules=eval_modules)
-    request.report["steps"] = epochs * -(-len(y) // batch_size)
     return model
 
 
@@ -220,14 +209,13 @@ def prune(
     if finetune_epochs > 0:
         x, y = request.retain_data()
         hooks = [w.register_hook(lambda g, m=masks[n]: g * m) for n, w in weights.items()]
-        cfg = TrainConfig(epochs=finetune_epochs, batch_size=batch_size, lr=lr, schedule="constant",
-                          weight_decay=0.0)
         try:
-            fit(model, x, y, cfg, normalize=request.normalize, seed=request.seed,
-                device=request.device, desc="prune fine-tune")
+            request.report["steps"] = train_constant(
+                model, x, y, epochs=finetune_epochs, lr=lr, batch_size=batch_size,
+                normalize=request.normalize, seed=request.seed, device=request.device,
+                desc="prune fine-tune")
         finally:
             for h in hooks:
                 h.remove()
-        request.report["steps"] = finetune_epochs * -(-len(y) // batch_size)
     request.report["weights_pruned"] = pruned
     return model

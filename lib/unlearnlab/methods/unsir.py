@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..training import TrainConfig, as_input, fit, set_batchnorm_eval
+from ..training import as_input, set_batchnorm_eval, train_constant
 from .base import UnlearningRequest, register
 
 PHASES = ("impair", "impair+repair")
@@ -141,11 +141,10 @@ def unsir(
     if phases == "impair+repair":
         phase_plan.append(("repair", retain_x, retain_y, repair_lr, repair_epochs))
     for name, px, py, lr, epochs in phase_plan:
-        cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer="adam",
-                          schedule="constant", weight_decay=0.0)
         start = time.perf_counter()
-        fit(model, px, py, cfg, normalize=identity, seed=request.seed, device=device, desc=name)
-        report[f"{name}_steps"] = epochs * -(-len(py) // batch_size)
+        report[f"{name}_steps"] = train_constant(
+            model, px, py, epochs=epochs, lr=lr, batch_size=batch_size, normalize=identity,
+            seed=request.seed, device=device, optimizer="adam", desc=name)
         report[f"{name}_time_s"] = time.perf_counter() - start
         if name == "impair" and phases == "impair+repair":
             request.checkpoint("impair", model)
