@@ -123,3 +123,15 @@ def test_lrp_path_forgets_and_multilayer_mode_runs(smoke, digits, original, requ
     assert multi.record["units_kept"] == 8 + 4, "a quarter of 32 head units and of 16 channels"
     with pytest.raises(ValueError, match="conv or linear"):
         methods.run_method("lrp_path", original.model, request, layers=("stage2",))
+
+
+def test_rules_per_module_change_the_relevance_and_are_validated(original, digits):
+    x = digits.normalize(digits.x_test[:8])
+    epsilon = unit_relevance(original.model, x, "fc")
+    gamma = unit_relevance(original.model, x, "fc", rules={"head.0": "gamma", "fc": "alpha1beta0"})
+    assert gamma.shape == epsilon.shape and not torch.allclose(gamma, epsilon)
+    assert not hasattr(original.model.fc, "rule"), "rules are set on a probe copy, not on the model"
+    with pytest.raises(ValueError, match="Unknown rule"):
+        unit_relevance(original.model, x, "fc", rules={"fc": "zplus"})
+    with pytest.raises(ValueError, match="No module"):
+        unit_relevance(original.model, x, "fc", rules={"nowhere": "gamma"})
