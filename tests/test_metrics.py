@@ -119,3 +119,10 @@ def test_summarize_and_save_results(runs_dir):
     path = metrics.save_results(table, "99-test", "smoke")
     assert path == runs_dir / "smoke" / "results" / "99-test.csv"
     assert pd.read_csv(path)["acc"].iloc[0] == pytest.approx(0.12345)
+
+
+def test_per_class_accuracy():
+    table = metrics.per_class_accuracy(torch.tensor([0, 1, 1, 2]), torch.tensor([0, 1, 2, 2]),
+                                       ["a", "b", "c", "d"])
+    assert table["accuracy"].tolist()[:3] == [1.0, 1.0, 0.5] and math.isnan(table["accuracy"][3])
+    assert table["n"].tolist() == [1, 1, 2, 0]

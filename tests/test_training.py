@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 
 import pytest
 import torch
@@ -117,18 +118,10 @@ def test_damaged_cache_is_recomputed_not_loaded(damage):
         sidecar.unlink()
     else:
         sidecar.write_text("{not json")
-    with pytest.warns(UserWarning, match="damaged cache") if damage != "drop_sidecar" else _nothing():
+    with pytest.warns(UserWarning, match="damaged cache") if damage != "drop_sidecar" else nullcontext():
         again = training.cached("unit", config, compute)
     assert len(calls) == 2 and torch.equal(again["w"], torch.arange(1000.0))
     assert training.load_cached("unit", config) is not None, "recomputed entry is stored again"
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def test_original_model_comes_from_cache_the_second_time(smoke, digits, original):

@@ -6,6 +6,8 @@ import pandas as pd
 import torch
 from torch import nn
 
+from .training import as_input
+
 
 def stage_of(module_name: str) -> str:
     """The top-level child a module belongs to (the models' ``stages``)."""
@@ -47,14 +49,6 @@ def _row(name: str, kind: str, w0: torch.Tensor, w1: torch.Tensor) -> dict:
     norm = float(w0.norm())
     return {"layer": name, "stage": stage_of(name), "kind": kind, "params": w0.numel(),
             "relative_change": float((w1 - w0).norm()) / norm if norm > 0 else float("nan")}
-
-
-def weight_change_by_stage(table: pd.DataFrame) -> pd.DataFrame:
-    """Parameter-weighted relative change of conv/linear weights per stage."""
-    layers = table[table["kind"].isin(["conv", "linear"])]
-    weighted = layers.assign(w=layers["relative_change"] * layers["params"])
-    grouped = weighted.groupby("stage", sort=False)[["w", "params"]].sum()
-    return (grouped["w"] / grouped["params"]).rename("relative_change").reset_index()
 
 
 # --------------------------------------------------------------------------------------
@@ -128,8 +122,6 @@ def stagewise_cka(model_a: nn.Module, model_b: nn.Module, x: torch.Tensor, norma
     """Minibatch linear CKA between two models at every stage, on images ``x``
     (Liao & Lin 2024: "does the feature extractor still encode the forgotten classes?").
     A trailing batch of fewer than 4 images is skipped."""
-    from .training import as_input  # local: training imports nothing from analysis
-
     scores: dict[str, MinibatchCKA] = {}
     for start in range(0, len(x) - 3, batch_size):
         xb = as_input(normalize(x[start:start + batch_size]))

@@ -48,6 +48,17 @@ def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return float((logits.argmax(1) == labels).float().mean())
 
 
+def per_class_accuracy(predictions: torch.Tensor, labels: torch.Tensor,
+                       class_names: Sequence[str]) -> pd.DataFrame:
+    """Accuracy of each class, as a DataFrame (class, accuracy, n)."""
+    rows = []
+    for c, name in enumerate(class_names):
+        mask = labels == c
+        acc = float((predictions[mask] == c).float().mean()) if mask.any() else float("nan")
+        rows.append({"class": name, "accuracy": acc, "n": int(mask.sum())})
+    return pd.DataFrame(rows)
+
+
 def entropy(logits: torch.Tensor) -> torch.Tensor:
     """Shannon entropy (nats) of each softmax prediction."""
     logp = F.log_softmax(logits.float(), dim=1)

@@ -299,7 +299,3 @@ def reinitialize(module: nn.Module, *, seed: int) -> nn.Module:
             if isinstance(sub, nn.modules.batchnorm._BatchNorm):
                 sub.reset_running_stats()
     return module
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
@@ -89,17 +88,6 @@ def method_comparison(table: pd.DataFrame, metrics: Sequence[str] = ("acc_forget
     ax.set(ylim=(0, 1.05), xlabel="", ylabel="accuracy / fraction", title=title)
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     return fig
-
-
-def per_class_table(predictions: torch.Tensor, labels: torch.Tensor,
-                    class_names: Sequence[str]) -> pd.DataFrame:
-    """Accuracy of each class, as a DataFrame (class, accuracy, n)."""
-    rows = []
-    for c, name in enumerate(class_names):
-        mask = labels == c
-        acc = float((predictions[mask] == c).float().mean()) if mask.any() else np.nan
-        rows.append({"class": name, "accuracy": acc, "n": int(mask.sum())})
-    return pd.DataFrame(rows)
 
 
 def image_grid(images: torch.Tensor, titles: Sequence[str] | None = None, *, columns: int = 8,

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..training import as_input, set_batchnorm_eval, train_constant
+from ..training import as_input, train_constant
 from .base import UnlearningRequest, register
 
 PHASES = ("impair", "impair+repair")
@@ -150,5 +150,4 @@ def unsir(
             request.checkpoint("impair", model)
     report["steps"] = report["impair_steps"] + report.get("repair_steps", 0)
     request.report.update(report)
-    set_batchnorm_eval(model)
     return model.eval()
