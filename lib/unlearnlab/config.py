@@ -64,6 +64,8 @@ _PRESETS: dict[str, Preset] = {
             "relabel": {"epochs": 3, "lr": 0.05},
             "reset": {"epochs": 2, "lr": 0.05},
             "prune": {"finetune_epochs": 1, "lr": 0.02},
+            "salun": {"epochs": 2},
+            "scrub": {"epochs": 2, "max_epochs": 1},
         },
     ),
     "cpu": Preset(

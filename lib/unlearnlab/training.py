@@ -188,7 +188,9 @@ def fit(
 ) -> History:
     """Train ``model`` in place; returns the per-epoch curve.
 
-    ``loss_fn(logits, labels)`` defaults to cross-entropy (with ``cfg.label_smoothing``).
+    ``loss_fn(logits, targets)`` defaults to cross-entropy (with ``cfg.label_smoothing``).
+    ``y`` holds class labels, or any per-sample targets (soft labels, packed rows) that a
+    custom ``loss_fn`` reads; train accuracy is recorded for class labels only.
     ``params`` restricts the update to a subset of parameters; ``param_groups`` instead
     gives optimizer groups whose ``lr_scale`` multiplies the scheduled rate.
     ``freeze_batchnorm`` keeps every BatchNorm layer in eval mode (running statistics do
@@ -216,7 +218,10 @@ def fit(
         for module in eval_modules:
             module.eval()
         start = time.perf_counter()
-        loss_sum, correct, seen = 0.0, 0, 0
+        # sums stay on the device until the epoch ends: no host sync per step
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        seen = 0
         for idx in batches(len(y), cfg.batch_size, shuffle=True, generator=gen):
             xb = normalize(x[idx].to(device, non_blocking=True))
             xb = as_input(augment_batch(xb, cfg.augment, gen))
@@ -230,14 +235,15 @@ def fit(
             loss.backward()
             opt.step()
             step += 1
-            loss_sum += float(loss.detach()) * len(idx)
-            correct += int((logits.argmax(1) == yb).sum())
+            loss_sum += loss.detach().float() * len(idx)
+            if yb.dim() == 1:
+                correct += (logits.argmax(1) == yb).sum()
             seen += len(idx)
         history.seconds.append(time.perf_counter() - start)
         history.images_seen += seen
         history.epoch.append(epoch + 1)
-        history.train_loss.append(loss_sum / max(seen, 1))
-        history.train_acc.append(correct / max(seen, 1))
+        history.train_loss.append(float(loss_sum) / max(seen, 1))
+        history.train_acc.append(float(correct) / max(seen, 1) if y.dim() == 1 else float("nan"))
         if test is not None:
             history.test_acc.append(evaluate(model, *test, normalize=normalize, device=device))
     model.eval()
@@ -261,6 +267,21 @@ def set_batchnorm_eval(model: nn.Module) -> None:
     for module in model.modules():
         if isinstance(module, nn.modules.batchnorm._BatchNorm):
             module.eval()
+
+
+def soft_targets(model: nn.Module, x: torch.Tensor, *, normalize: Normalizer, temperature: float = 1.0,
+                 device: torch.device | None = None) -> torch.Tensor:
+    """A frozen teacher's output distribution softmax(logits / T) on ``x`` (CPU, float32),
+    computed once: a teacher in eval mode gives the same targets on every pass."""
+    logits = predict(model, x, normalize=normalize, device=device)
+    return F.softmax(logits / temperature, dim=1)
+
+
+def kl_to_targets(logits: torch.Tensor, targets: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """KL(targets || softmax(logits / T)), averaged over the batch (Hinton et al. 2015's
+    distillation loss without the T^2 factor; callers scale it where their paper does)."""
+    return F.kl_div(F.log_softmax(logits.float() / temperature, dim=1), targets.float(),
+                    reduction="batchmean")
 
 
 def predict(

@@ -4,7 +4,17 @@ Importing this package registers every method; see :mod:`unlearnlab.methods.base
 the contract.
 """
 
-from . import baselines, l2ul, lrp, manipulation, unsir  # noqa: F401  (registers the methods)
+from . import (  # noqa: F401  (registers the methods)
+    bad_teacher,
+    baselines,
+    l2ul,
+    lrp,
+    manipulation,
+    salun,
+    scrub,
+    ssd,
+    unsir,
+)
 from .base import (
     ACCESSORS,
     DataAccessError,
