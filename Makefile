@@ -7,6 +7,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PRESET ?= cpu
+# notebooks run at once by `make reproduce` (each in its own process, cores shared out)
+JOBS ?= 2
 
 .PHONY: setup data reproduce test lab strip clean
 
@@ -31,7 +33,7 @@ data: $(STAMP)
 	$(PY) -m unlearnlab.data fashion_mnist
 
 reproduce: data
-	$(PY) -m unlearnlab.run --preset $(PRESET)
+	$(PY) -m unlearnlab.run --preset $(PRESET) --jobs $(JOBS)
 
 test: $(STAMP)
 	$(PY) -m pytest

@@ -346,3 +346,26 @@ def summarize(table: pd.DataFrame, columns: Sequence[str], digits: int = 3) -> s
         if pd.api.types.is_float_dtype(shown[col]):
             shown[col] = shown[col].map(lambda v: "nan" if math.isnan(v) else f"{v:.{digits}f}")
     return shown.to_string(index=False)
+
+
+#: The columns of the Avg. Gap (Fan et al. 2024, SalUn, Fig. 1 / Table 3: the mean
+#: absolute difference to retrain over the reported accuracies and attacks).
+AVG_GAP_COLUMNS = ("acc_forget", "acc_retain", "acc_test", "mia_entropy_lr_member",
+                   "mia_svc_nonmember", "mia_loss_lr_acc")
+
+
+def add_avg_gap(table: pd.DataFrame, columns: Sequence[str] = AVG_GAP_COLUMNS) -> pd.DataFrame:
+    """Add ``avg_gap`` = mean over ``columns`` of |gap_<col>| (needs the ``gap_*``
+    columns of :func:`add_gap_to_retrain`); a NaN column is left out of the mean."""
+    out = table.copy()
+    gaps = out[[f"gap_{c}" for c in columns if f"gap_{c}" in out]].abs()
+    out["avg_gap"] = gaps.mean(axis=1, skipna=True)
+    return out
+
+
+def collapsed(table: pd.DataFrame, num_classes: int) -> pd.Series:
+    """A model that no longer classifies: test accuracy below twice chance, or any
+    non-finite output. Such rows are flagged, never ranked."""
+    chance = 1.0 / num_classes
+    nonfinite = table["nonfinite_outputs"].fillna(0) > 0 if "nonfinite_outputs" in table else False
+    return (table["acc_test"] < 2 * chance) | nonfinite

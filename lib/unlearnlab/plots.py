@@ -162,3 +162,112 @@ def embedding_panels(embeddings: pd.DataFrame, class_names: Sequence[str], forge
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------------------
+# Method colours and the leaderboard
+
+#: One colour per method name, the same in every figure of the repository (a method's
+#: colour never depends on which other methods a plot shows or in which order).
+_METHOD_COLORS = {
+    "original": "#7f7f7f", "retrain": "#000000",
+    "finetune": "#1f77b4", "neggrad": "#d62728", "relabel": "#ff7f0e", "reset": "#8c564b",
+    "prune": "#e377c2", "lrp_path": "#17becf", "l2ul": "#bcbd22", "unsir": "#2ca02c",
+    "bad_teacher": "#9467bd", "scrub": "#aec7e8", "ssd": "#ff9896", "salun": "#98df8a",
+}
+_SPARE_COLORS = ("#c5b0d5", "#c49c94", "#f7b6d2", "#dbdb8d", "#9edae5", "#ffbb78", "#393b79",
+                 "#637939", "#8c6d31", "#843c39")
+
+
+def method_color(name: str) -> str:
+    """The colour of a method (a label like "unsir (no noise)" takes its method's); an
+    unknown method gets a spare colour chosen by a stable hash of its name."""
+    base = name.split(" (")[0]
+    if base in _METHOD_COLORS:
+        return _METHOD_COLORS[base]
+    digest = sum((i + 1) * ord(ch) for i, ch in enumerate(base))
+    return _SPARE_COLORS[digest % len(_SPARE_COLORS)]
+
+
+def method_palette(names) -> dict[str, str]:
+    """``{name: colour}`` for seaborn's ``palette=`` argument."""
+    return {name: method_color(name) for name in names}
+
+
+def _scenario_axes(scenarios: Sequence[str], width: float = 4.4, height: float = 3.8):
+    fig, axes = plt.subplots(1, len(scenarios), figsize=(width * len(scenarios) + 2.2, height),
+                             squeeze=False)
+    return fig, axes[0]
+
+
+def _legend_outside(fig: plt.Figure, axes) -> None:
+    handles, labels = {}, []
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            if label not in handles:
+                handles[label] = handle
+                labels.append(label)
+    fig.legend([handles[label] for label in labels], labels, loc="center left",
+               bbox_to_anchor=(1.0, 0.5), frameon=False, fontsize=8)
+
+
+def leaderboard_accuracy(ranked: pd.DataFrame, *, title: str = "") -> plt.Figure:
+    """Forget accuracy against test accuracy on the retained classes, mean +/- std over
+    seeds, one panel per scenario; retrain (the target) is a black star, a method that
+    collapsed in some seed is drawn with an x."""
+    scenarios = list(dict.fromkeys(ranked["scenario"]))
+    fig, axes = _scenario_axes(scenarios)
+    for ax, scenario in zip(axes, scenarios, strict=True):
+        part = ranked[ranked["scenario"] == scenario]
+        for _, row in part.iterrows():
+            marker = "*" if row.method == "retrain" else ("X" if row.flag else "o")
+            ax.errorbar(row.acc_test_retain_mean, row.acc_forget_mean,
+                        xerr=row.acc_test_retain_std, yerr=row.acc_forget_std, fmt=marker,
+                        ms=14 if row.method == "retrain" else 7, color=method_color(row.method),
+                        ecolor=method_color(row.method), elinewidth=1, capsize=2,
+                        label=row.method + (" (collapsed)" if row.flag else ""), zorder=3)
+        ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.02), title=scenario,
+               xlabel="test accuracy, retained classes", ylabel="accuracy on D_f")
+    _legend_outside(fig, axes)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def pareto_front(points: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
+    """The rows not dominated in (lower ``x``, lower ``y``), sorted by ``x``."""
+    ordered = points.sort_values([x, y])
+    best, keep = float("inf"), []
+    for index, value in ordered[y].items():
+        if value < best:
+            best = value
+            keep.append(index)
+    return ordered.loc[keep]
+
+
+def leaderboard_cost(ranked: pd.DataFrame, *, title: str = "") -> plt.Figure:
+    """Avg. Gap to retrain (mean +/- std over seeds) against wall time, log scale, one
+    panel per scenario; the Pareto front of the methods that never collapsed is drawn,
+    and retrain's own time is the dashed line."""
+    scenarios = list(dict.fromkeys(ranked["scenario"]))
+    fig, axes = _scenario_axes(scenarios)
+    for ax, scenario in zip(axes, scenarios, strict=True):
+        part = ranked[(ranked["scenario"] == scenario) & (ranked["method"] != "retrain")]
+        for _, row in part.iterrows():
+            ax.errorbar(row.time_s_mean, row.avg_gap_mean, yerr=row.avg_gap_std,
+                        fmt="X" if row.flag else "o", ms=7, color=method_color(row.method),
+                        elinewidth=1, capsize=2, zorder=3,
+                        label=row.method + (" (collapsed)" if row.flag else ""))
+        front = pareto_front(part[part["flag"] == ""], "time_s_mean", "avg_gap_mean")
+        ax.plot(front.time_s_mean, front.avg_gap_mean, color="0.3", lw=1, ls="-", zorder=2,
+                label="Pareto front")
+        retrain = ranked[(ranked["scenario"] == scenario) & (ranked["method"] == "retrain")]
+        if len(retrain):
+            ax.axvline(retrain.time_s_mean.iloc[0], color="black", ls="--", lw=1, label="retrain's time")
+        ax.set_xscale("log")
+        ax.set(ylim=(0, None), title=scenario, xlabel="wall time of the method (s, log)",
+               ylabel="Avg. Gap to retrain (lower is better)")
+    _legend_outside(fig, axes)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

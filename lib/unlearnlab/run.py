@@ -119,6 +119,54 @@ def write_summary(preset: str) -> Path | None:
     return out
 
 
+def execution_order(notebooks: list[Path]) -> list[Path]:
+    """00 (the originals every other notebook loads) first, then the rest from the
+    highest number down: the later notebooks are the longest, and starting the longest
+    first keeps a pool of workers busy to the end."""
+    first = [nb for nb in notebooks if nb.stem.startswith("00-")]
+    return first + sorted((nb for nb in notebooks if nb not in first), reverse=True)
+
+
+def _worker(notebook: Path, preset: str, seed: int, output_dir: Path | None, threads: int
+            ) -> NotebookRun:
+    """One notebook in a worker process, its kernel pinned to ``threads`` torch threads
+    (two processes that each spin two threads on two cores slow each other down)."""
+    for var in ("UNLEARNLAB_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    return execute(notebook, preset, seed=seed, output_dir=output_dir, progress=False)
+
+
+def run_parallel(notebooks: list[Path], preset: str, *, seed: int, output_dir: Path | None,
+                 jobs: int) -> tuple[list[NotebookRun], list[str]]:
+    """Run notebooks in ``jobs`` worker processes; each finished notebook prints one line
+    (done/total, its time, elapsed). The trained-model cache is locked per entry, so
+    workers that need the same original or retrain compute it once. Returns the runs and
+    the failure messages (every notebook is attempted)."""
+    import concurrent.futures as cf
+    import multiprocessing
+
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    order = execution_order(notebooks)
+    runs, failures, start = [], [], time.perf_counter()
+    context = multiprocessing.get_context("spawn")
+    with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        futures = {pool.submit(_worker, nb, preset, seed, output_dir, threads): nb for nb in order}
+        for done, future in enumerate(cf.as_completed(futures), 1):
+            notebook = futures[future]
+            elapsed = time.perf_counter() - start
+            try:
+                run = future.result()
+            except Exception as err:  # a failed cell, or a kernel that died
+                failures.append(str(err) if isinstance(err, NotebookFailed)
+                                else f"{notebook.name}: {type(err).__name__}: {err}")
+                print(f"[{done}/{len(order)}] FAILED {notebook.name} (elapsed {elapsed:.0f} s)", flush=True)
+                continue
+            runs.append(run)
+            print(f"[{done}/{len(order)}] {notebook.name} done in {run.seconds:.1f} s "
+                  f"(elapsed {elapsed:.0f} s) -> {run.output}", flush=True)
+    return runs, failures
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m unlearnlab.run", description=__doc__.split("\n")[0])
     parser.add_argument("notebooks", nargs="*", help="notebooks to run (default: all), e.g. 00")
@@ -127,10 +175,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output-dir", type=Path, default=None,
                         help="where executed notebooks go (default: runs/<preset>/)")
     parser.add_argument("--quiet", action="store_true", help="no per-cell progress bar")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="notebooks run at once, each in its own process with the cores "
+                             "shared out between them (default 1)")
     args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, got {args.jobs}")
 
     notebooks = resolve_notebooks(args.notebooks)
-    print(f"Running {len(notebooks)} notebook(s) at preset {args.preset!r}, seed {args.seed}")
+    print(f"Running {len(notebooks)} notebook(s) at preset {args.preset!r}, seed {args.seed}"
+          + (f", {args.jobs} at a time" if args.jobs > 1 else ""))
+    if args.jobs > 1 and len(notebooks) > 1:
+        start = time.perf_counter()
+        runs, failures = run_parallel(notebooks, args.preset, seed=args.seed,
+                                      output_dir=args.output_dir, jobs=args.jobs)
+        summary = write_summary(args.preset)
+        for failure in failures:
+            print(f"FAILED: {failure}", file=sys.stderr)
+        print(f"{len(runs)} of {len(notebooks)} notebook(s) done in {time.perf_counter() - start:.1f} s "
+              f"wall time ({sum(r.seconds for r in runs):.1f} s of notebook time)."
+              + (f" Results: {summary}" if summary else ""))
+        return 1 if failures else 0
     total = 0.0
     for i, notebook in enumerate(notebooks, 1):
         print(f"[{i}/{len(notebooks)}] {notebook.name} ...", flush=True)

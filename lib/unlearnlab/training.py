@@ -29,6 +29,9 @@ from . import paths
 
 Normalizer = Callable[[torch.Tensor], torch.Tensor]
 
+if os.environ.get("UNLEARNLAB_THREADS"):  # set per worker by the runner's --jobs
+    torch.set_num_threads(int(os.environ["UNLEARNLAB_THREADS"]))
+
 
 def default_device() -> torch.device:
     """CUDA, then Apple's MPS, then the CPU (``UNLEARNLAB_DEVICE`` overrides)."""
@@ -391,14 +394,39 @@ def save_cached(kind: str, config: dict[str, Any], obj: Any) -> Path:
     return blob
 
 
+@contextlib.contextmanager
+def _entry_lock(blob: Path) -> Iterator[None]:
+    """An exclusive lock on one cache entry (``flock`` on a ``.lock`` file beside it),
+    so that concurrent workers on one file system compute an entry once: the second
+    waits, then loads what the first wrote. Where ``fcntl`` is missing (Windows), no
+    lock: atomic writes still keep every entry whole."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    blob.parent.mkdir(parents=True, exist_ok=True)
+    with open(blob.with_name(f".{blob.name}.lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def cached(kind: str, config: dict[str, Any], compute: Callable[[], Any]) -> Any:
     """Load ``kind`` for ``config`` from the cache, or compute and store it.
 
     ``compute`` must return tensors and plain types only (``weights_only`` loads).
+    Safe between concurrent processes: the entry is locked while it is computed.
     """
     hit = load_cached(kind, config)
     if hit is not None:
         return hit
-    obj = compute()
-    save_cached(kind, config, obj)
+    with _entry_lock(cache_paths(kind, config)[0]):
+        hit = load_cached(kind, config)  # another worker may have written it meanwhile
+        if hit is not None:
+            return hit
+        obj = compute()
+        save_cached(kind, config, obj)
     return obj

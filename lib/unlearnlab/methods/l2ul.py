@@ -30,6 +30,7 @@ dataset's classes.
 from __future__ import annotations
 
 import time
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -107,9 +108,12 @@ def adversarial_examples(
     out = []
     for start in range(0, len(source), batch_size):
         idx = slice(start, start + batch_size)
-        out.append(pgd.perturb(images[source[idx]], radius=radius, step_size=sign_step,
-                               step_num=steps, target=targets[idx], targeted=True,
-                               random_start=True, norm="L2").detach())
+        with warnings.catch_warnings():
+            # Captum notes on every step that it set requires_grad on the input itself
+            warnings.filterwarnings("ignore", message="Input Tensor 0 did not already require gradients")
+            out.append(pgd.perturb(images[source[idx]], radius=radius, step_size=sign_step,
+                                   step_num=steps, target=targets[idx], targeted=True,
+                                   random_start=True, norm="L2").detach())
     return torch.cat(out), targets, source
 
 
