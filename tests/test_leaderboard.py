@@ -20,7 +20,7 @@ def _row(method, seed, *, forget, retain=0.9, test=0.8, time_s=1.0, nonfinite=0.
 
 def _board(rows):
     tables = []
-    for (seed, scenario), group in pd.DataFrame(rows).groupby(["seed", "scenario"], sort=False):
+    for _, group in pd.DataFrame(rows).groupby(["seed", "scenario"], sort=False):
         table = metrics.add_avg_gap(metrics.add_gap_to_retrain(group.reset_index(drop=True)))
         tables.append(table.assign(collapsed=metrics.collapsed(table, num_classes=10)))
     return pd.concat(tables, ignore_index=True)

@@ -367,9 +367,44 @@ class ForgetSplit:
     retain_indices: torch.Tensor
     description: str
 
+    def __post_init__(self) -> None:
+        """Refuse a split that is not a partition of the training set into a non-empty
+        D_f and a non-empty D_r (the builders below always make one)."""
+        if self.scenario not in SCENARIOS:
+            raise ValueError(f"scenario must be one of {SCENARIOS}, got {self.scenario!r}")
+        for name, what in (("forget_indices", "D_f"), ("retain_indices", "D_r")):
+            value = getattr(self, name)
+            if isinstance(value, torch.Tensor) and value.numel() == 0:
+                raise ValueError(f"{what} is empty: a split must {'forget' if what == 'D_f' else 'retain'} "
+                                 f"at least one sample")
+            if not isinstance(value, torch.Tensor) or value.dim() != 1 or value.is_floating_point() \
+                    or value.dtype == torch.bool:
+                raise TypeError(f"{name} must be a 1-D integer tensor of training-set indices, "
+                                f"got {type(value).__name__}"
+                                + (f" of {value.dtype}" if isinstance(value, torch.Tensor) else ""))
+        forget, retain = self.forget_indices, self.retain_indices
+        both = torch.cat([forget, retain])
+        if int(both.min()) < 0:
+            raise ValueError(f"Negative training-set indices in the split: {both[both < 0][:5].tolist()}")
+        if len(forget.unique()) != len(forget):
+            raise ValueError("forget_indices holds duplicates")
+        if len(retain.unique()) != len(retain):
+            raise ValueError("retain_indices holds duplicates")
+        if torch.isin(forget, retain).any():
+            raise ValueError(f"D_f and D_r overlap at {forget[torch.isin(forget, retain)][:5].tolist()}")
+        if int(both.max()) != len(both) - 1:
+            raise ValueError(
+                f"D_f and D_r must together cover the training set 0..{len(both) - 1} "
+                f"(largest index is {int(both.max())})")
+
     @property
     def num_forget(self) -> int:
         return len(self.forget_indices)
+
+    @property
+    def num_train(self) -> int:
+        """Size of the training set the split partitions."""
+        return len(self.forget_indices) + len(self.retain_indices)
 
     def __repr__(self) -> str:
         return (
@@ -378,8 +413,40 @@ class ForgetSplit:
         )
 
 
+def class_id(dataset: Dataset, value: int | str) -> int:
+    """A class given by id (int or numpy integer) or by its name in ``dataset.classes``
+    ("Coat", "T-shirt/top"); floats, bools and unknown names are refused by name."""
+    if isinstance(value, str):
+        if value in dataset.classes:
+            return dataset.classes.index(value)
+        if value.strip().lstrip("-").isdigit():
+            raise ValueError(f"Class {value!r} is a string: pass the id {int(value)} as an int, "
+                             f"or a class name of {dataset.name}: {', '.join(dataset.classes[:12])}"
+                             f"{', ...' if dataset.num_classes > 12 else ''}")
+        raise ValueError(f"No class named {value!r} in {dataset.name}; its classes are: "
+                         f"{', '.join(dataset.classes[:12])}{', ...' if dataset.num_classes > 12 else ''}")
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"A class id must be an int, got the bool {value!r}")
+    if isinstance(value, torch.Tensor) and value.dim() == 0 and not value.is_floating_point() \
+            and value.dtype != torch.bool:
+        return int(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    raise TypeError(f"A class id must be an int or a class name, got {type(value).__name__} {value!r}")
+
+
+def _as_class_list(dataset: Dataset, classes) -> list[int]:
+    """One class or several, never a string taken character by character."""
+    if isinstance(classes, (str, int, np.integer)) or (
+            isinstance(classes, torch.Tensor) and classes.dim() == 0):
+        return [class_id(dataset, classes)]
+    if not isinstance(classes, (Sequence, np.ndarray, torch.Tensor, set, frozenset)):
+        raise TypeError(f"Classes must be an id, a name or a sequence of them, got {type(classes).__name__}")
+    return [class_id(dataset, c) for c in classes]
+
+
 def _check_classes(dataset: Dataset, classes: Sequence[int]) -> tuple[int, ...]:
-    classes = tuple(int(c) for c in classes)
+    classes = tuple(classes)
     if not classes:
         raise ValueError("The forget set is empty: name at least one class to forget")
     if len(set(classes)) != len(classes):
@@ -399,9 +466,10 @@ def _check_classes(dataset: Dataset, classes: Sequence[int]) -> tuple[int, ...]:
     return tuple(sorted(classes))
 
 
-def class_split(dataset: Dataset, classes: int | Sequence[int]) -> ForgetSplit:
-    """Forget one class or several whole classes (P1, P2, P4)."""
-    classes = _check_classes(dataset, [classes] if isinstance(classes, int) else classes)
+def class_split(dataset: Dataset, classes: int | str | Sequence[int | str]) -> ForgetSplit:
+    """Forget one class or several whole classes (P1, P2, P4), by id or by name
+    (``class_split(ds, "Coat")``, ``class_split(ds, [0, "Bag"])``)."""
+    classes = _check_classes(dataset, _as_class_list(dataset, classes))
     in_forget = torch.isin(dataset.y_train, torch.tensor(classes))
     names = ", ".join(dataset.classes[c] for c in classes[:5]) + (", ..." if len(classes) > 5 else "")
     return ForgetSplit(
@@ -433,15 +501,44 @@ def superclass_split(dataset: Dataset, superclasses: str | Sequence[str]) -> For
     )
 
 
+def indices_split(dataset: Dataset, indices) -> ForgetSplit:
+    """Forget the given training samples (indices into ``dataset.x_train``): the builder
+    for a user who knows which samples must go. Indices must be integers in range,
+    without duplicates, and leave something to retain."""
+    if isinstance(indices, (str, bytes)):
+        raise TypeError(f"indices must be a sequence of ints, got the string {indices!r}")
+    values = torch.as_tensor(np.asarray(indices))
+    if values.numel() == 0:
+        raise ValueError("indices is empty: name at least one training sample to forget")
+    if values.dim() != 1 or values.dtype == torch.bool or values.is_floating_point():
+        raise TypeError(f"indices must be a 1-D sequence of ints, got {values.dtype} of shape "
+                        f"{tuple(values.shape)}")
+    n = len(dataset.y_train)
+    bad = values[(values < 0) | (values >= n)]
+    if len(bad):
+        raise ValueError(f"Indices {bad[:5].tolist()} out of range: {dataset.name}'s training set "
+                         f"has samples 0..{n - 1}")
+    if len(values.unique()) != len(values):
+        raise ValueError(f"Duplicate indices: {values[values.bincount(minlength=n)[values] > 1].unique()[:5].tolist()}")
+    if len(values) == n:
+        raise ValueError(f"Cannot forget all {n} training samples: nothing would be left to retain")
+    chosen = values.long().sort().values
+    mask = torch.zeros(n, dtype=torch.bool)
+    mask[chosen] = True
+    return ForgetSplit("instance", (), chosen, torch.nonzero(~mask).flatten(),
+                       f"{len(chosen)} given samples of {dataset.name}")
+
+
 def instance_split(dataset: Dataset, k: int, *, seed: int) -> ForgetSplit:
     """Forget k random training samples (P3), drawn by their own seeded generator."""
     n = len(dataset.y_train)
-    if not isinstance(k, int) or k < 1:
+    if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k must be a positive number of samples, got {k!r}")
     if k >= n:
         raise ValueError(
             f"k={k} is not smaller than the training set of {dataset.name} ({n} samples)"
         )
+    k = int(k)
     gen = torch.Generator().manual_seed(seed)
     chosen = torch.randperm(n, generator=gen)[:k].sort().values
     mask = torch.zeros(n, dtype=torch.bool)

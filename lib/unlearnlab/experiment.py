@@ -17,7 +17,7 @@ from .config import Preset
 from .data import Dataset, ForgetSplit, load_dataset, union_split
 from .methods import UnlearningRequest, get_method, list_methods, run_method
 from .metrics import Evaluation, add_gap_to_retrain
-from .models import create_model
+from .models import create_model, structure_fingerprint
 from .training import History, as_input, cached, default_device, fit, prepare_model, progress
 
 
@@ -45,7 +45,7 @@ def train_original(preset: Preset, dataset: Dataset, *, device: torch.device | N
     device = device or default_device()
     model = build_model(preset, dataset)
     key = {"dataset": dataset.fingerprint, "model": preset.model, "train": preset.train,
-           "seed": preset.seed}
+           "seed": preset.seed, "structure": structure_fingerprint(model)}
     computed = []
 
     def train() -> dict:
@@ -128,6 +128,8 @@ def baseline_verdict(table: pd.DataFrame, *, threshold: float = 0.05) -> str:
             (False, True): "keeps the retained classes but does NOT forget like retrain",
             (False, False): "neither forgets like retrain nor keeps the retained classes",
         }[(forgets, keeps)]
+        if row.get("nonfinite_weights", 0) > 0 or row.get("nonfinite_outputs", 0) > 0:
+            verdict = "DIVERGED: non-finite weights or outputs, its accuracies describe a broken model"
         speed = "" if pd.isna(row.speedup) else f", {row.speedup:.1f}x retrain's speed"
         lines.append(
             f"{row.method}: forget {row.acc_forget:.1%} (gap {row.gap_acc_forget:+.1%}), "

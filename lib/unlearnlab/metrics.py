@@ -3,7 +3,7 @@ retrain. Every metric is a function of logits, so it is testable on known answer
 :class:`Evaluation` runs each model once per split and returns one flat row.
 
 Membership inference comes in incompatible variants; every column names its variant
-(see ../shared/PAPERS.md, "Shared evaluation conventions"):
+(the README's "Evaluation protocol" gives the conventions):
 
 - ``mia_entropy_lr_member``: logistic regression on prediction entropy, D_r (member) vs
   test (non-member), applied to D_f; fraction of D_f judged member (Chundawat et al.
@@ -34,7 +34,7 @@ from . import paths
 from .data import Dataset, ForgetSplit
 from .training import predict
 
-MIA_MAX_PER_SIDE = 2000  # samples per side of an attack (SVC is quadratic in n)
+MIA_MAX_PER_SIDE = 1000  # samples per side of an attack (SVC is quadratic in n)
 
 
 # --------------------------------------------------------------------------------------
@@ -365,7 +365,10 @@ def add_avg_gap(table: pd.DataFrame, columns: Sequence[str] = AVG_GAP_COLUMNS) -
 
 def collapsed(table: pd.DataFrame, num_classes: int) -> pd.Series:
     """A model that no longer classifies: test accuracy below twice chance, or any
-    non-finite output. Such rows are flagged, never ranked."""
+    non-finite output or weight. Such rows are flagged, never ranked."""
     chance = 1.0 / num_classes
-    nonfinite = table["nonfinite_outputs"].fillna(0) > 0 if "nonfinite_outputs" in table else False
-    return (table["acc_test"] < 2 * chance) | nonfinite
+    broken = pd.Series(False, index=table.index)
+    for column in ("nonfinite_outputs", "nonfinite_weights"):
+        if column in table:
+            broken |= table[column].fillna(0) > 0
+    return (table["acc_test"] < 2 * chance) | broken

@@ -16,6 +16,7 @@ Inputs are normalised float images (see ``Dataset.normalize``).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -286,6 +287,16 @@ def submodules(model: nn.Module, names: Sequence[str]) -> list[nn.Module]:
         raise ValueError(f"No module(s) {missing} in {type(model).__name__}; stages are "
                          f"{', '.join(getattr(model, 'stages', ()))}")
     return [modules[n] for n in names]
+
+
+def structure_fingerprint(model: nn.Module) -> str:
+    """Hash of a model's structure: every module's path and type, every parameter's and
+    buffer's name and shape. Cache keys include it, so editing a model class recomputes
+    instead of loading weights into a changed architecture."""
+    parts = [f"{name}:{type(module).__module__}.{type(module).__qualname__}"
+             for name, module in model.named_modules()]
+    parts += [f"{name}:{tuple(t.shape)}" for name, t in model.state_dict().items()]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
 def reinitialize(module: nn.Module, *, seed: int) -> nn.Module:

@@ -56,16 +56,82 @@ def resolve_notebooks(names: list[str] | None) -> list[Path]:
     return chosen
 
 
+class ParameterError(ValueError):
+    """A parameter the notebook does not define, or of the wrong type."""
+
+
+_TYPES: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "str": (str,),
+                                       "bool": (bool,), "list": (list, tuple), "dict": (dict,)}
+
+
+def notebook_parameters(notebook: Path) -> dict[str, str]:
+    """``{name: type name}`` of the notebook's ``parameters`` cell, as papermill reads it."""
+    import papermill
+
+    return {name: p["inferred_type_name"] for name, p in
+            papermill.inspect_notebook(str(notebook)).items()}
+
+
+def check_parameters(notebook: Path, parameters: dict) -> None:
+    """Refuse parameters the notebook does not define, and values of the wrong type
+    (``Optional[T]`` accepts None), naming the parameter, before a kernel starts."""
+    declared = notebook_parameters(notebook)
+    for name, value in parameters.items():
+        if name not in declared:
+            raise ParameterError(f"{notebook.name} has no parameter {name!r}; its parameters are "
+                                 f"{', '.join(declared) or 'none'}")
+        type_name = declared[name]
+        optional = type_name.startswith("Optional[")
+        base = type_name[len("Optional["):-1] if optional else type_name
+        if value is None and optional:
+            continue
+        allowed = _TYPES.get(base.split("[")[0])
+        if allowed is None:
+            continue  # no annotation papermill could read: nothing to check against
+        wrong_bool = isinstance(value, bool) and bool not in allowed
+        if wrong_bool or not isinstance(value, allowed):
+            raise ParameterError(f"{notebook.name}: parameter {name} must be {type_name}, got "
+                                 f"{type(value).__name__} {value!r}")
+
+
+def parse_parameter(text: str) -> tuple[str, object]:
+    """``NAME=VALUE`` from the command line; VALUE is a Python literal (3, 0.1, [1, 2],
+    None, True) or else a plain string."""
+    import ast
+
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip().isidentifier():
+        raise ParameterError(f"A parameter is NAME=VALUE, got {text!r}")
+    try:
+        return name.strip(), ast.literal_eval(value.strip())
+    except (ValueError, SyntaxError):
+        return name.strip(), value.strip()
+
+
+def check_writable(folder: Path) -> None:
+    """Fail before a long run, not after it, when results could not be written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise PermissionError(f"Cannot write to {folder} ({exc.strerror or exc}); set "
+                              f"UNLEARNLAB_RUNS to a writable folder") from exc
+
+
 def execute(notebook: Path, preset: str, *, seed: int = 0, output_dir: Path | None = None,
             extra_parameters: dict | None = None, progress: bool = True) -> NotebookRun:
-    """Execute one notebook with papermill; raises :class:`NotebookFailed` on error."""
+    """Execute one notebook with papermill; raises :class:`NotebookFailed` on error and
+    :class:`ParameterError` for a parameter the notebook does not take."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
+    parameters = {"PRESET": preset, "SEED": seed, **(extra_parameters or {})}
+    check_parameters(notebook, parameters)
     output_dir = output_dir or paths.preset_dir(preset)
     output_dir.mkdir(parents=True, exist_ok=True)
     output = output_dir / notebook.name
-    parameters = {"PRESET": preset, "SEED": seed, **(extra_parameters or {})}
     start = time.perf_counter()
     try:
         with _quiet_kernel():
@@ -127,17 +193,18 @@ def execution_order(notebooks: list[Path]) -> list[Path]:
     return first + sorted((nb for nb in notebooks if nb not in first), reverse=True)
 
 
-def _worker(notebook: Path, preset: str, seed: int, output_dir: Path | None, threads: int
-            ) -> NotebookRun:
+def _worker(notebook: Path, preset: str, seed: int, output_dir: Path | None, threads: int,
+            parameters: dict | None = None) -> NotebookRun:
     """One notebook in a worker process, its kernel pinned to ``threads`` torch threads
     (two processes that each spin two threads on two cores slow each other down)."""
     for var in ("UNLEARNLAB_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(threads)
-    return execute(notebook, preset, seed=seed, output_dir=output_dir, progress=False)
+    return execute(notebook, preset, seed=seed, output_dir=output_dir, extra_parameters=parameters,
+                   progress=False)
 
 
 def run_parallel(notebooks: list[Path], preset: str, *, seed: int, output_dir: Path | None,
-                 jobs: int) -> tuple[list[NotebookRun], list[str]]:
+                 jobs: int, parameters: dict | None = None) -> tuple[list[NotebookRun], list[str]]:
     """Run notebooks in ``jobs`` worker processes; each finished notebook prints one line
     (done/total, its time, elapsed). The trained-model cache is locked per entry, so
     workers that need the same original or retrain compute it once. Returns the runs and
@@ -150,7 +217,8 @@ def run_parallel(notebooks: list[Path], preset: str, *, seed: int, output_dir: P
     runs, failures, start = [], [], time.perf_counter()
     context = multiprocessing.get_context("spawn")
     with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        futures = {pool.submit(_worker, nb, preset, seed, output_dir, threads): nb for nb in order}
+        futures = {pool.submit(_worker, nb, preset, seed, output_dir, threads, parameters): nb
+                   for nb in order}
         for done, future in enumerate(cf.as_completed(futures), 1):
             notebook = futures[future]
             elapsed = time.perf_counter() - start
@@ -168,10 +236,14 @@ def run_parallel(notebooks: list[Path], preset: str, *, seed: int, output_dir: P
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line; user errors print one line and exit 2, failed notebooks exit 1."""
     parser = argparse.ArgumentParser(prog="python -m unlearnlab.run", description=__doc__.split("\n")[0])
     parser.add_argument("notebooks", nargs="*", help="notebooks to run (default: all), e.g. 00")
     parser.add_argument("--preset", default="cpu", choices=PRESET_NAMES)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="a notebook parameter (a Python literal, or a string), e.g. -p K=64; "
+                             "every chosen notebook must define it")
     parser.add_argument("--output-dir", type=Path, default=None,
                         help="where executed notebooks go (default: runs/<preset>/)")
     parser.add_argument("--quiet", action="store_true", help="no per-cell progress bar")
@@ -181,37 +253,43 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error(f"--jobs must be at least 1, got {args.jobs}")
+    try:
+        notebooks = resolve_notebooks(args.notebooks)
+        extra = dict(parse_parameter(p) for p in args.param)
+        for notebook in notebooks:
+            check_parameters(notebook, {"PRESET": args.preset, "SEED": args.seed, **extra})
+        check_writable(args.output_dir or paths.preset_dir(args.preset))
+        check_writable(paths.cache_dir())
+    except (ParameterError, PermissionError, SystemExit) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
 
-    notebooks = resolve_notebooks(args.notebooks)
     print(f"Running {len(notebooks)} notebook(s) at preset {args.preset!r}, seed {args.seed}"
           + (f", {args.jobs} at a time" if args.jobs > 1 else ""))
+    start = time.perf_counter()
     if args.jobs > 1 and len(notebooks) > 1:
-        start = time.perf_counter()
         runs, failures = run_parallel(notebooks, args.preset, seed=args.seed,
-                                      output_dir=args.output_dir, jobs=args.jobs)
-        summary = write_summary(args.preset)
-        for failure in failures:
-            print(f"FAILED: {failure}", file=sys.stderr)
-        print(f"{len(runs)} of {len(notebooks)} notebook(s) done in {time.perf_counter() - start:.1f} s "
-              f"wall time ({sum(r.seconds for r in runs):.1f} s of notebook time)."
-              + (f" Results: {summary}" if summary else ""))
-        return 1 if failures else 0
-    total = 0.0
-    for i, notebook in enumerate(notebooks, 1):
-        print(f"[{i}/{len(notebooks)}] {notebook.name} ...", flush=True)
-        try:
-            run = execute(notebook, args.preset, seed=args.seed, output_dir=args.output_dir,
-                          progress=not args.quiet)
-        except NotebookFailed as err:
-            print(f"FAILED: {err}", file=sys.stderr)
-            return 1
-        total += run.seconds
-        print(f"[{i}/{len(notebooks)}] {notebook.name} done in {run.seconds:.1f} s -> {run.output}",
-              flush=True)
+                                      output_dir=args.output_dir, jobs=args.jobs, parameters=extra)
+    else:
+        runs, failures = [], []
+        for i, notebook in enumerate(notebooks, 1):
+            print(f"[{i}/{len(notebooks)}] {notebook.name} ...", flush=True)
+            try:
+                run = execute(notebook, args.preset, seed=args.seed, output_dir=args.output_dir,
+                              extra_parameters=extra, progress=not args.quiet)
+            except NotebookFailed as err:
+                failures.append(str(err))
+                break
+            runs.append(run)
+            print(f"[{i}/{len(notebooks)}] {notebook.name} done in {run.seconds:.1f} s -> {run.output}",
+                  flush=True)
     summary = write_summary(args.preset)
-    print(f"All {len(notebooks)} notebook(s) done in {total:.1f} s."
+    for failure in failures:
+        print(f"FAILED: {failure}", file=sys.stderr)
+    print(f"{len(runs)} of {len(notebooks)} notebook(s) done in {time.perf_counter() - start:.1f} s "
+          f"wall time ({sum(r.seconds for r in runs):.1f} s of notebook time)."
           + (f" Results: {summary}" if summary else ""))
-    return 0
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from torch import nn
 from tqdm import tqdm
 
 from . import paths
+from .validation import check_float, check_int
 
 Normalizer = Callable[[torch.Tensor], torch.Tensor]
 
@@ -107,8 +108,14 @@ class TrainConfig:
             raise ValueError(f"schedule must be 'cosine' or 'constant', got {self.schedule!r}")
         if self.augment not in ("none", "crop_flip"):
             raise ValueError(f"augment must be 'none' or 'crop_flip', got {self.augment!r}")
-        if self.epochs < 0 or self.batch_size < 1 or self.lr < 0:
-            raise ValueError(f"Invalid training config: {self}")
+        check_int("epochs", self.epochs, minimum=0)
+        check_int("batch_size", self.batch_size, minimum=1)
+        check_float("lr", self.lr, minimum=0.0, exclusive_minimum=True)
+        check_float("momentum", self.momentum, minimum=0.0, maximum=1.0, exclusive_maximum=True)
+        check_float("weight_decay", self.weight_decay, minimum=0.0)
+        check_float("warmup_epochs", self.warmup_epochs, minimum=0.0)
+        check_float("label_smoothing", self.label_smoothing, minimum=0.0, maximum=1.0,
+                    exclusive_maximum=True)
 
 
 @dataclass
@@ -325,10 +332,20 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, normalize: N
 # Checkpoint cache
 
 
+#: Bumped whenever what a cache entry holds changes meaning; part of every key, so old
+#: entries are recomputed rather than misread.
+CACHE_FORMAT = 2
+
+
 def config_key(config: dict[str, Any]) -> str:
-    """Stable hash of a JSON-able config (key order does not matter)."""
-    text = json.dumps(config, sort_keys=True, default=_json_default)
+    """Stable hash of a JSON-able config and the cache format (key order does not matter)."""
+    text = json.dumps({"cache_format": CACHE_FORMAT, "config": config}, sort_keys=True,
+                      default=_json_default)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def _as_json(config: dict[str, Any]) -> Any:
+    return json.loads(json.dumps(config, default=_json_default))
 
 
 def _json_default(obj: Any) -> Any:
@@ -372,6 +389,8 @@ def load_cached(kind: str, config: dict[str, Any]) -> Any | None:
         return None
     try:
         meta = json.loads(sidecar.read_text())
+        if meta.get("config") != _as_json(config):
+            raise ValueError("its sidecar holds another config")
         if meta.get("sha256") != _file_sha256(blob):
             raise ValueError("checksum mismatch")
         return torch.load(blob, map_location="cpu", weights_only=True)
@@ -386,10 +405,14 @@ def save_cached(kind: str, config: dict[str, Any], obj: Any) -> Path:
     blob, sidecar = cache_paths(kind, config)
     blob.parent.mkdir(parents=True, exist_ok=True)
     tmp = blob.with_name(f".{blob.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    meta = {"kind": kind, "config": json.loads(json.dumps(config, default=_json_default)),
-            "sha256": _file_sha256(tmp), "torch": torch.__version__}
-    os.replace(tmp, blob)
+    try:
+        torch.save(obj, tmp)
+        meta = {"kind": kind, "config": _as_json(config), "cache_format": CACHE_FORMAT,
+                "sha256": _file_sha256(tmp), "torch": torch.__version__}
+        os.replace(tmp, blob)
+    except BaseException:  # a full disk, or Ctrl-C: leave no half-written file behind
+        tmp.unlink(missing_ok=True)
+        raise
     _atomic_write_text(sidecar, json.dumps(meta, indent=2, sort_keys=True))
     return blob
 
@@ -405,13 +428,25 @@ def _entry_lock(blob: Path) -> Iterator[None]:
     except ImportError:  # pragma: no cover - not POSIX
         yield
         return
-    blob.parent.mkdir(parents=True, exist_ok=True)
-    with open(blob.with_name(f".{blob.name}.lock"), "a") as handle:
+    try:
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(blob.with_name(f".{blob.name}.lock"), "a")  # noqa: SIM115
+    except OSError:  # a read-only cache: nothing will be written, nothing to guard
+        yield
+        return
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _remove_leftovers(blob: Path) -> None:
+    """Delete temporary files of this entry left by an interrupted write (called under
+    the entry's lock, so no other worker is writing them)."""
+    for leftover in blob.parent.glob(f".{blob.stem}.*.tmp"):
+        leftover.unlink(missing_ok=True)
 
 
 def cached(kind: str, config: dict[str, Any], compute: Callable[[], Any]) -> Any:
@@ -423,10 +458,16 @@ def cached(kind: str, config: dict[str, Any], compute: Callable[[], Any]) -> Any
     hit = load_cached(kind, config)
     if hit is not None:
         return hit
-    with _entry_lock(cache_paths(kind, config)[0]):
+    blob = cache_paths(kind, config)[0]
+    with _entry_lock(blob):
         hit = load_cached(kind, config)  # another worker may have written it meanwhile
         if hit is not None:
             return hit
+        _remove_leftovers(blob)
         obj = compute()
-        save_cached(kind, config, obj)
+        try:
+            save_cached(kind, config, obj)
+        except OSError as exc:
+            warnings.warn(f"Could not write the cache entry {blob.name} ({exc}); the computed "
+                          f"result is used, but it will be computed again next time", stacklevel=2)
     return obj

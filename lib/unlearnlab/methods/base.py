@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import inspect
 import time
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,7 @@ from torch import nn
 from ..data import Dataset, ForgetSplit
 from ..models import submodules
 from ..training import TrainConfig, default_device
+from ..validation import check_hyperparameter
 
 #: What a method may declare in ``needs``.
 ACCESSORS = {
@@ -116,6 +118,9 @@ class UnlearningRequest:
         allowed: Iterable[str] = ACCESSORS.keys(),
         device: torch.device | None = None,
     ):
+        if split.num_train != len(dataset.y_train):
+            raise ValueError(f"The split partitions {split.num_train} training samples, but "
+                             f"{dataset.name} has {len(dataset.y_train)}: it was built for another dataset")
         self._dataset = dataset
         self.split = split
         self.recipe = recipe
@@ -273,6 +278,10 @@ def run_method(
     if unknown:
         raise TypeError(f"{name} has no hyperparameter(s) {sorted(unknown)}; "
                         f"it takes {sorted(spec.defaults)}")
+    defaults = spec.defaults
+    for key, value in hyperparameters.items():
+        check_hyperparameter(name, key, value, defaults[key])
+    check_model_fits(model, request)
     guarded = request.restricted_to(spec.needs)
     working = copy.deepcopy(model)
     frozen = _frozen_parameters(working, freeze)
@@ -281,9 +290,14 @@ def run_method(
     unlearned = spec.fn(working, guarded, **hyperparameters)
     _synchronize(guarded.device)
     elapsed = time.perf_counter() - start
+    nonfinite = check_same_architecture(name, model, unlearned)
     _restore(unlearned, model, freeze, frozen)
     unlearned.eval()
-    record: dict[str, Any] = {"method": label or name, "time_s": elapsed, "cached": False}
+    record: dict[str, Any] = {"method": label or name, "time_s": elapsed, "cached": False,
+                              "nonfinite_weights": nonfinite}
+    if nonfinite:
+        warnings.warn(f"{label or name} DIVERGED: {nonfinite} weights of the unlearned model are "
+                      f"NaN or infinite; its metrics describe a broken model", stacklevel=2)
     record.update(guarded.report)
     if evaluation is not None:
         record.update(evaluation.evaluate(unlearned))
@@ -291,6 +305,43 @@ def run_method(
             metrics = evaluation.evaluate(snapshot, accuracy_only=True)
             record.update({f"{stage}_{k}": v for k, v in metrics.items() if k.startswith("acc_")})
     return MethodResult(unlearned, record)
+
+
+def check_model_fits(model: nn.Module, request: UnlearningRequest) -> None:
+    """Before a method runs: one forward pass of two of the request's images works and
+    gives one output per class of the request's dataset."""
+    device = next(model.parameters()).device
+    probe = torch.zeros((2, *request.input_shape), device=device)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(probe)
+    except Exception as exc:
+        raise ValueError(
+            f"The model cannot take the request's inputs of shape (N, {', '.join(map(str, request.input_shape))}) "
+            f"from {request.dataset_name}: {type(exc).__name__}: {exc}") from exc
+    finally:
+        model.train(was_training)
+    if out.dim() != 2 or out.shape[1] != request.num_classes:
+        raise ValueError(
+            f"The model outputs shape {tuple(out.shape)} per batch of 2, but {request.dataset_name} has "
+            f"{request.num_classes} classes: expected (2, {request.num_classes})")
+
+
+def check_same_architecture(method: str, original: nn.Module, unlearned: Any) -> int:
+    """After a method runs: it returned a module with the original's parameter names and
+    shapes. Returns how many weights are not finite (0 for a healthy model)."""
+    if not isinstance(unlearned, nn.Module):
+        raise TypeError(f"{method} returned {type(unlearned).__name__}, not the unlearned nn.Module")
+    before = {k: tuple(v.shape) for k, v in original.state_dict().items()}
+    after = {k: tuple(v.shape) for k, v in unlearned.state_dict().items()}
+    if before != after:
+        changed = sorted(set(before.items()) ^ set(after.items()))[:4]
+        raise ValueError(f"{method} changed the architecture (parameter names or shapes differ: "
+                         f"{changed}); a method must return the original's architecture")
+    return sum(int((~torch.isfinite(p)).sum()) for p in unlearned.state_dict().values()
+               if p.is_floating_point())
 
 
 def _frozen_parameters(model: nn.Module, names: Sequence[str]) -> list[nn.Parameter]:

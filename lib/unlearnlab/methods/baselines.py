@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..models import reinitialize
+from ..models import reinitialize, structure_fingerprint
 from ..training import cached, fit, train_constant
 from .base import UnlearningRequest, register
 
@@ -30,6 +30,7 @@ def retrain(model: nn.Module, request: UnlearningRequest, *, epochs: int | None 
         "retain": _index_hash(request.split.retain_indices),
         "model": request.model_name,
         "architecture": type(model).__name__,
+        "structure": structure_fingerprint(model),
         "recipe": recipe,
         "seed": request.seed,
     }

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import torch
 from captum.attr import LRP, LayerLRP
+from captum.attr._core.lrp import SUPPORTED_LAYERS_WITH_RULES, SUPPORTED_NON_LINEAR_LAYERS
 from captum.attr._utils.lrp_rules import Alpha1_Beta0_Rule, EpsilonRule, GammaRule, IdentityRule
 from torch import nn
 
@@ -50,6 +51,55 @@ def count_from(value: float | int, width: int, name: str) -> int:
         raise ValueError(f"{name} must be a positive count or a fraction in (0, 1], got {value!r}")
     count = round(value * width) if isinstance(value, float) and value <= 1.0 else int(value)
     return max(1, min(count, width))
+
+
+class LRPIncompatibleModel(TypeError):
+    """The model has a module Captum's LRP cannot pass relevance through."""
+
+
+_FIXES = {
+    nn.Flatten: "call torch.flatten(x, 1) in forward() instead of an nn.Flatten module",
+    nn.Identity: "drop the nn.Identity module (pass the tensor on in forward())",
+    nn.BatchNorm1d: "use BatchNorm2d before flattening, or give the module a rule (rules={...})",
+}
+
+
+def check_lrp_compatible(model: nn.Module, x: torch.Tensor) -> None:
+    """Refuse, before Captum runs, a model that LRP cannot explain: a module that takes
+    part in the forward pass and has no LRP rule (Captum 0.9 supports Conv2d, Linear,
+    BatchNorm2d, max/average pooling and ``Addition_Module`` with rules, and lets ReLU,
+    Dropout and Tanh pass through; a module given a ``rule`` attribute is accepted), or
+    one module called twice in one forward pass (Captum keeps one set of hooks per
+    module). The message names each module's path and type and how to fix it."""
+    supported = tuple(SUPPORTED_LAYERS_WITH_RULES) + tuple(SUPPORTED_NON_LINEAR_LAYERS)
+    calls: dict[str, int] = {}
+    hooks = []
+    for name, module in model.named_modules():
+        if name and not list(module.children()):
+            hooks.append(module.register_forward_hook(
+                lambda mod, inp, out, name=name: calls.__setitem__(name, calls.get(name, 0) + 1)))
+    try:
+        with torch.no_grad():
+            model(x[:1])
+    finally:
+        for hook in hooks:
+            hook.remove()
+    modules = dict(model.named_modules())
+    problems = []
+    for name, count in calls.items():
+        module = modules[name]
+        if not isinstance(module, supported) and not hasattr(module, "rule"):
+            fix = next((f for t, f in _FIXES.items() if isinstance(module, t)),
+                       "replace it by a supported layer, or give it a rule (rules={name: 'epsilon'})")
+            problems.append(f"  {name} ({type(module).__name__}): no LRP rule; {fix}")
+        if count > 1:
+            problems.append(f"  {name} ({type(module).__name__}): called {count} times in one forward "
+                            f"pass; give each use its own module")
+    if problems:
+        names = ", ".join(sorted({t.__name__ for t in supported}))
+        raise LRPIncompatibleModel(
+            f"{type(model).__name__} cannot be explained by Captum's LRP:\n" + "\n".join(problems)
+            + f"\nSupported modules: {names}.")
 
 
 def _probe(model: nn.Module, rules: dict[str, str] | None) -> nn.Module:
@@ -214,6 +264,7 @@ def lrp_path(
     x, _ = request.unseen_forget_samples(n_samples)
     x = request.normalize(x.to(request.device))
     model.to(request.device).eval()
+    check_lrp_compatible(_probe(model, rules), x)
     selections = []
     relevance = unit_relevance(model, x, "fc", to_input=True, rules=rules)
     width = relevance.shape[1]

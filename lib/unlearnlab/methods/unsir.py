@@ -9,7 +9,7 @@ class ids and a small class-balanced subset of D_r, never D_f.
    its class) and the retain subset, at a high learning rate.
 3. Repair: one epoch on the retain subset alone.
 
-``reference_bugs=True`` reproduces the reference notebook's three bugs (PAPERS.md P4):
+``reference_bugs=True`` reproduces three bugs of the reference (Fast-Machine-Unlearning) notebook:
 only as many noise images per class as the input has channels reach the impair set,
 every noise image is labelled class 0, and BatchNorm is in train mode while the noise
 is optimised (its running statistics are overwritten). Off by default.

@@ -1,0 +1,175 @@
+"""Results text generated from the runs, never typed: ``python -m unlearnlab.report``.
+
+Reads the executed notebooks of a preset (``runs/<preset>/NN-*.ipynb``: papermill's
+recorded duration, the outputs of the cells marked ``# NBVAL_CHECK_OUTPUT`` and the
+verdict lines) and the leaderboard's tables, then writes ``RESULTS.md`` and the README's
+headline section (between its ``results`` markers), stamped with the commit and preset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from . import paths
+
+README_START = "<!-- results:start (written by `make report`; edits here are overwritten) -->"
+README_END = "<!-- results:end -->"
+VERDICT = re.compile(r"^\[(HOLDS|DOES NOT HOLD|MIXED)\]")
+
+
+@dataclass
+class NotebookReport:
+    """What one executed notebook says."""
+
+    name: str
+    title: str
+    seconds: float | None
+    checked: list[str] = field(default_factory=list)
+    verdicts: list[str] = field(default_factory=list)
+
+
+def _text(cell: dict) -> str:
+    return "".join("".join(o.get("text", "")) for o in cell.get("outputs", [])
+                   if o.get("output_type") == "stream" and o.get("name") == "stdout")
+
+
+def read_notebook(path: Path) -> NotebookReport:
+    nb = json.loads(path.read_text())
+    title = next(("".join(c["source"]).splitlines()[0].lstrip("# ").strip()
+                  for c in nb["cells"] if c["cell_type"] == "markdown"), path.stem)
+    report = NotebookReport(path.stem, title, nb.get("metadata", {}).get("papermill", {}).get("duration"))
+    for cell in nb["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        text = _text(cell).rstrip()
+        if "NBVAL_CHECK_OUTPUT" in "".join(cell["source"]) and text:
+            report.checked.append(text)
+        lines = text.splitlines()
+        for i, line in enumerate(lines):
+            if VERDICT.match(line):
+                evidence = lines[i + 1].strip() if i + 1 < len(lines) and lines[i + 1].startswith(" ") else ""
+                report.verdicts.append(f"{line} — {evidence}" if evidence else line)
+    return report
+
+
+def commit_stamp() -> str:
+    """The commit the runs came from; ``+changes`` when lib/ or notebooks/ differ from it."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=paths.REPO_ROOT, capture_output=True,
+                              text=True).stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--", "lib", "notebooks")
+    return commit + ("+changes" if dirty else "")
+
+
+def leaderboard_markdown(ranked: pd.DataFrame) -> str:
+    """The ranked leaderboard as one Markdown table per scenario (mean ± std over seeds)."""
+    from .experiment import leaderboard_lines
+
+    def pm(row, col: str) -> str:
+        mean, std = row[f"{col}_mean"], row[f"{col}_std"]
+        return "—" if pd.isna(mean) else f"{mean:.3f} ± {0.0 if pd.isna(std) else std:.3f}"
+
+    parts = []
+    for scenario, part in ranked.groupby("scenario", sort=False):
+        rows = ["| rank | method | D_f acc | D_r acc | test acc | MIA entropy (member) | "
+                "MIA SVC (non-member) | MIA loss (acc) | time s | speed-up | Avg. Gap | flag |",
+                "|--:|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|:--|"]
+        for _, row in part.iterrows():
+            rank = "—" if pd.isna(row["rank"]) else str(int(row["rank"]))
+            rows.append(
+                f"| {rank} | {row.method} | {pm(row, 'acc_forget')} | {pm(row, 'acc_retain')} | "
+                f"{pm(row, 'acc_test')} | {row.mia_entropy_lr_member_mean:.3f} | "
+                f"{row.mia_svc_nonmember_mean:.3f} | {row.mia_loss_lr_acc_mean:.3f} | "
+                f"{row.time_s_mean:.2f} | {row.speedup_mean:.1f} | {pm(row, 'avg_gap')} | {row.flag} |")
+        parts.append(f"**{scenario}**\n\n" + "\n".join(rows))
+    lines = "\n".join(f"- {line}" for line in leaderboard_lines(ranked))
+    return "\n\n".join(parts) + "\n\nOne line per method (computed, not written by hand):\n\n" + lines
+
+
+def _timings(reports: list[NotebookReport]) -> str:
+    rows = ["| notebook | time (s) |", "|:--|--:|"]
+    rows += [f"| {r.name} | {r.seconds:.0f} |" for r in reports if r.seconds is not None]
+    total = sum(r.seconds for r in reports if r.seconds is not None)
+    return "\n".join(rows + [f"| sum of notebook times | {total:.0f} |"])
+
+
+def results_markdown(preset: str) -> tuple[str, str]:
+    """(RESULTS.md text, README headline text) for ``preset``."""
+    folder = paths.preset_dir(preset)
+    reports = [read_notebook(p) for p in sorted(folder.glob("[0-9][0-9]-*.ipynb"))]
+    if not reports:
+        raise FileNotFoundError(f"No executed notebooks in {folder}: run `make reproduce "
+                                f"PRESET={preset}` first")
+    stamp = f"Generated by `make report` from `runs/{preset}/` (commit {commit_stamp()}, preset `{preset}`)."
+    ranked_path = paths.results_path("05-leaderboard-ranked", preset)
+    board = leaderboard_markdown(pd.read_csv(ranked_path, keep_default_na=False,
+                                             na_values=[""]).assign(
+        flag=lambda t: t["flag"].fillna(""))) if ranked_path.exists() else "(no leaderboard run yet)"
+    headline = f"{stamp}\n\n{board}\n\nNotebook run times:\n\n{_timings(reports)}"
+    body = [f"# Results of the `{preset}` preset\n\n{stamp} Every number below was printed by a "
+            f"notebook of that run; the same cells are re-checked by nbval.\n\n"
+            f"## Run times\n\n{_timings(reports)}\n"]
+    for report in reports:
+        body.append(f"## {report.title}\n")
+        if report.verdicts:
+            body.append("Verdicts:\n\n" + "\n".join(f"- {v}" for v in report.verdicts) + "\n")
+        for text in report.checked:
+            body.append("```text\n" + text + "\n```\n")
+    return "\n".join(body), headline
+
+
+#: The preset whose results the repository shows (README headline, RESULTS.md).
+COMMITTED_PRESET = "cpu"
+
+
+def write(preset: str) -> list[Path]:
+    """Write the results of ``preset``: for the cpu preset RESULTS.md and the README's
+    headline; for any other preset ``runs/<preset>/RESULTS.md`` only (the committed
+    files always show the cpu run)."""
+    results, headline = results_markdown(preset)
+    if preset != COMMITTED_PRESET:
+        out = paths.preset_dir(preset) / "RESULTS.md"
+        out.write_text(results)
+        return [out]
+    out = paths.REPO_ROOT / "RESULTS.md"
+    out.write_text(results)
+    readme = paths.REPO_ROOT / "README.md"
+    splice_readme(readme, headline)
+    return [out, readme]
+
+
+def splice_readme(readme: Path, headline: str) -> None:
+    """Replace what stands between the README's results markers by ``headline``."""
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        raise ValueError(f"{readme.name} lacks the markers {README_START!r} ... {README_END!r}")
+    before, rest = text.split(README_START, 1)
+    _, after = rest.split(README_END, 1)
+    readme.write_text(f"{before}{README_START}\n{headline}\n{README_END}{after}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m unlearnlab.report", description=__doc__.split("\n")[0])
+    parser.add_argument("--preset", default="cpu")
+    args = parser.parse_args(argv)
+    try:
+        for path in write(args.preset):
+            print(f"wrote {path}")
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
