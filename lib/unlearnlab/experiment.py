@@ -74,7 +74,8 @@ def make_evaluation(preset: Preset, dataset: Dataset, split: ForgetSplit,
     """The evaluation protocol of a split; ZRF's random model is a fresh initialisation."""
     random_model = build_model(preset, dataset, seed=preset.seed + 10_000)
     return Evaluation(dataset, split, random_model=random_model,
-                      retain_max=preset.eval_retain_max, seed=preset.seed, device=device)
+                      retain_max=preset.eval_retain_max, test_max=preset.eval_test_max,
+                      seed=preset.seed, device=device)
 
 
 def compare_methods(
@@ -82,13 +83,16 @@ def compare_methods(
     request: UnlearningRequest,
     evaluation: Evaluation,
     runs: dict[str, tuple[str, dict]],
+    *,
+    svm_attack: bool = False,
 ) -> tuple[pd.DataFrame, dict[str, nn.Module]]:
     """Run several methods on one request and tabulate them on one protocol.
 
     ``runs`` maps a row label to ``(method name, hyperparameters)``. ``retrain`` runs
     first (added if absent) and becomes the reference of the distances and of the
     ``gap_*`` and ``speedup`` columns; the original model gets a row too.
-    Returns the table and the unlearned models by label.
+    ``svm_attack`` adds Chang et al. 2024's attack (``mia_svm_softmax_nonmember``),
+    trained on the original's outputs. Returns the table and the unlearned models by label.
     """
     runs = dict(runs)
     runs.setdefault("retrain", ("retrain", {}))
@@ -96,7 +100,8 @@ def compare_methods(
     reference = run_method(name, original, request, **kwargs)
     reference_logits, original_logits = evaluation.logits(reference.model), evaluation.logits(original)
     evaluation.set_reference(reference_logits)
-    evaluation.set_original(original_logits)
+    if svm_attack:
+        evaluation.set_original(original_logits)
     models = {"original": original, "retrain": reference.model}
     rows = [
         {"method": "original", "time_s": float("nan"), "cached": False,
@@ -147,6 +152,7 @@ def sweep(
     runs: dict[str, tuple[str, dict]],
     *,
     keep_models: bool = False,
+    svm_attack: bool = False,
 ) -> pd.DataFrame | tuple[pd.DataFrame, dict[str, dict[str, nn.Module]]]:
     """``compare_methods`` over several forget sets; one table with a ``forget`` column
     naming the set (gaps are to the retrain of the same set). With ``keep_models``,
@@ -154,7 +160,8 @@ def sweep(
     tables, kept = [], {}
     for label, split in progress(forget_sets.items(), desc="forget sets", unit="set"):
         table, models = compare_methods(original, make_request(preset, dataset, split),
-                                        make_evaluation(preset, dataset, split), runs)
+                                        make_evaluation(preset, dataset, split), runs,
+                                        svm_attack=svm_attack)
         tables.append(table.assign(forget=label, n_forget_classes=len(split.forget_classes)))
         if keep_models:
             kept[label] = models

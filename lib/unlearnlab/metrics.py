@@ -31,7 +31,7 @@ from sklearn.svm import SVC
 from torch import nn
 
 from . import paths
-from .data import Dataset, ForgetSplit
+from .data import Dataset, ForgetSplit, stratified_subset
 from .training import predict
 
 MIA_MAX_PER_SIDE = 1000  # samples per side of an attack (SVC is quadratic in n)
@@ -180,7 +180,8 @@ def mia_svm_softmax(original_member: torch.Tensor, original_nonmember: torch.Ten
 class Evaluation:
     """Evaluates any model of a split the same way, and returns one flat row.
 
-    D_r is evaluated on a seeded sample of at most ``retain_max`` images (None = all).
+    D_r is evaluated on a seeded sample of at most ``retain_max`` images, the test set on
+    a seeded class-stratified sample of at most ``test_max`` (None = all).
     ``random_model`` (same architecture, fresh initialisation) is the ZRF reference;
     ``set_reference(evaluation.logits(retrain))`` enables the distances to retrain, and
     ``set_original(evaluation.logits(original))`` P2's SVM attack (``mia_svm_softmax_nonmember``).
@@ -188,7 +189,7 @@ class Evaluation:
     """
 
     def __init__(self, dataset: Dataset, split: ForgetSplit, *, random_model: nn.Module,
-                 retain_max: int | None = None, seed: int = 0,
+                 retain_max: int | None = None, test_max: int | None = None, seed: int = 0,
                  device: torch.device | None = None):
         self.dataset, self.split, self.seed, self.device = dataset, split, seed, device
         retain = split.retain_indices
@@ -196,11 +197,15 @@ class Evaluation:
             gen = torch.Generator().manual_seed(seed)
             retain = retain[torch.randperm(len(retain), generator=gen)[:retain_max]].sort().values
         x, y = dataset.x_train, dataset.y_train
-        test_forget = torch.isin(dataset.y_test, torch.tensor(split.forget_classes, dtype=torch.long))
+        test = torch.arange(len(dataset.y_test))
+        if test_max is not None and len(test) > test_max:
+            test = stratified_subset(dataset.y_test, test_max, seed=seed)
+        x_test, y_test = dataset.x_test[test], dataset.y_test[test]
+        test_forget = torch.isin(y_test, torch.tensor(split.forget_classes, dtype=torch.long))
         self.sets: dict[str, tuple[torch.Tensor, torch.Tensor]] = {
             "forget": (x[split.forget_indices], y[split.forget_indices]),
             "retain": (x[retain], y[retain]),
-            "test": (dataset.x_test, dataset.y_test),
+            "test": (x_test, y_test),
         }
         self.test_forget_mask = test_forget
         self.random_forget_logits = self.logits(random_model, sets=("forget",))["forget"]
