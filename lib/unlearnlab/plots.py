@@ -173,7 +173,13 @@ _METHOD_COLORS = {
     "original": "#7f7f7f", "retrain": "#000000",
     "finetune": "#1f77b4", "neggrad": "#d62728", "relabel": "#ff7f0e", "reset": "#8c564b",
     "prune": "#e377c2", "lrp_path": "#17becf", "l2ul": "#bcbd22", "unsir": "#2ca02c",
-    "bad_teacher": "#9467bd", "scrub": "#aec7e8", "ssd": "#ff9896", "salun": "#98df8a",
+    "bad_teacher": "#9467bd", "scrub": "#e6ab02", "ssd": "#000080", "salun": "#b15928",
+}
+#: One marker per method, so that methods of similar colour stay apart.
+_METHOD_MARKERS = {
+    "original": "o", "retrain": "*", "finetune": "o", "neggrad": "v", "relabel": "^",
+    "reset": "s", "prune": "D", "lrp_path": "P", "l2ul": "h", "unsir": "p",
+    "bad_teacher": "<", "scrub": ">", "ssd": "d", "salun": "H",
 }
 _SPARE_COLORS = ("#c5b0d5", "#c49c94", "#f7b6d2", "#dbdb8d", "#9edae5", "#ffbb78", "#393b79",
                  "#637939", "#8c6d31", "#843c39")
@@ -189,6 +195,11 @@ def method_color(name: str) -> str:
     return _SPARE_COLORS[digest % len(_SPARE_COLORS)]
 
 
+def method_marker(name: str) -> str:
+    """The marker of a method (unknown methods: a circle)."""
+    return _METHOD_MARKERS.get(name.split(" (")[0], "o")
+
+
 def method_palette(names) -> dict[str, str]:
     """``{name: colour}`` for seaborn's ``palette=`` argument."""
     return {name: method_color(name) for name in names}
@@ -200,35 +211,50 @@ def _scenario_axes(scenarios: Sequence[str], width: float = 4.4, height: float =
     return fig, axes[0]
 
 
-def _legend_outside(fig: plt.Figure, axes) -> None:
-    handles, labels = {}, []
+def _legend_outside(fig: plt.Figure, axes, *, note_collapsed: bool = False) -> None:
+    """One legend entry per label across the panels, outside on the right."""
+    from matplotlib.lines import Line2D
+
+    handles: dict[str, object] = {}
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
-            if label not in handles:
-                handles[label] = handle
-                labels.append(label)
-    fig.legend([handles[label] for label in labels], labels, loc="center left",
+            handles.setdefault(label, handle)
+    if note_collapsed:
+        handles["hollow: collapsed in\nsome seed (not ranked)"] = Line2D(
+            [], [], marker="o", ls="", mfc="none", mec="0.3", color="0.3")
+    fig.legend(list(handles.values()), list(handles), loc="center left",
                bbox_to_anchor=(1.0, 0.5), frameon=False, fontsize=8)
+
+
+def _point(ax, row, x: str, y: str, *, xerr: str | None = None, yerr: str | None = None) -> None:
+    """One method's mean with its spread (error bars never below 0), in its colour and
+    marker; hollow when it collapsed in some seed."""
+    color, retrain = method_color(row.method), row.method == "retrain"
+
+    def err(column: str | None, mean: float):
+        if column is None or pd.isna(row[column]):
+            return None
+        return [[min(row[column], mean)], [row[column]]]
+
+    ax.errorbar(row[x], row[y], xerr=err(xerr, row[x]), yerr=err(yerr, row[y]),
+                marker=method_marker(row.method), ls="", ms=15 if retrain else 8, color=color,
+                mfc="none" if row.flag else color, mew=1.5, elinewidth=1, capsize=2,
+                zorder=4 if retrain else 3, label=row.method)
 
 
 def leaderboard_accuracy(ranked: pd.DataFrame, *, title: str = "") -> plt.Figure:
     """Forget accuracy against test accuracy on the retained classes, mean +/- std over
-    seeds, one panel per scenario; retrain (the target) is a black star, a method that
-    collapsed in some seed is drawn with an x."""
+    seeds, one panel per scenario; retrain (the target) is the black star, a method that
+    collapsed in some seed is hollow."""
     scenarios = list(dict.fromkeys(ranked["scenario"]))
     fig, axes = _scenario_axes(scenarios)
     for ax, scenario in zip(axes, scenarios, strict=True):
-        part = ranked[ranked["scenario"] == scenario]
-        for _, row in part.iterrows():
-            marker = "*" if row.method == "retrain" else ("X" if row.flag else "o")
-            ax.errorbar(row.acc_test_retain_mean, row.acc_forget_mean,
-                        xerr=row.acc_test_retain_std, yerr=row.acc_forget_std, fmt=marker,
-                        ms=14 if row.method == "retrain" else 7, color=method_color(row.method),
-                        ecolor=method_color(row.method), elinewidth=1, capsize=2,
-                        label=row.method + (" (collapsed)" if row.flag else ""), zorder=3)
-        ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.02), title=scenario,
+        for _, row in ranked[ranked["scenario"] == scenario].iterrows():
+            _point(ax, row, "acc_test_retain_mean", "acc_forget_mean",
+                   xerr="acc_test_retain_std", yerr="acc_forget_std")
+        ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.05), title=scenario,
                xlabel="test accuracy, retained classes", ylabel="accuracy on D_f")
-    _legend_outside(fig, axes)
+    _legend_outside(fig, axes, note_collapsed=True)
     fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -247,27 +273,24 @@ def pareto_front(points: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
 
 def leaderboard_cost(ranked: pd.DataFrame, *, title: str = "") -> plt.Figure:
     """Avg. Gap to retrain (mean +/- std over seeds) against wall time, log scale, one
-    panel per scenario; the Pareto front of the methods that never collapsed is drawn,
-    and retrain's own time is the dashed line."""
+    panel per scenario; the Pareto front (a staircase) of the methods that never
+    collapsed, and retrain's own time as the dashed line."""
     scenarios = list(dict.fromkeys(ranked["scenario"]))
     fig, axes = _scenario_axes(scenarios)
     for ax, scenario in zip(axes, scenarios, strict=True):
         part = ranked[(ranked["scenario"] == scenario) & (ranked["method"] != "retrain")]
         for _, row in part.iterrows():
-            ax.errorbar(row.time_s_mean, row.avg_gap_mean, yerr=row.avg_gap_std,
-                        fmt="X" if row.flag else "o", ms=7, color=method_color(row.method),
-                        elinewidth=1, capsize=2, zorder=3,
-                        label=row.method + (" (collapsed)" if row.flag else ""))
+            _point(ax, row, "time_s_mean", "avg_gap_mean", yerr="avg_gap_std")
         front = pareto_front(part[part["flag"] == ""], "time_s_mean", "avg_gap_mean")
-        ax.plot(front.time_s_mean, front.avg_gap_mean, color="0.3", lw=1, ls="-", zorder=2,
-                label="Pareto front")
+        ax.plot(front.time_s_mean, front.avg_gap_mean, color="0.3", lw=1, drawstyle="steps-post",
+                zorder=2, label="Pareto front")
         retrain = ranked[(ranked["scenario"] == scenario) & (ranked["method"] == "retrain")]
         if len(retrain):
             ax.axvline(retrain.time_s_mean.iloc[0], color="black", ls="--", lw=1, label="retrain's time")
         ax.set_xscale("log")
         ax.set(ylim=(0, None), title=scenario, xlabel="wall time of the method (s, log)",
                ylabel="Avg. Gap to retrain (lower is better)")
-    _legend_outside(fig, axes)
+    _legend_outside(fig, axes, note_collapsed=True)
     fig.suptitle(title)
     fig.tight_layout()
     return fig
