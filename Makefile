@@ -48,9 +48,9 @@ lab: $(STAMP)
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (unlearnlab)"
 	$(VENV)/bin/jupyter lab notebooks/
 
-# Strip outputs and run metadata from the notebooks before committing.
+# Strip outputs and run metadata from the notebooks before committing (cell ids kept).
 strip: $(STAMP)
-	$(VENV)/bin/nbstripout --extra-keys "metadata.papermill cell.metadata.papermill cell.metadata.execution" notebooks/*.ipynb
+	$(VENV)/bin/nbstripout --keep-id --extra-keys "metadata.papermill cell.metadata.papermill cell.metadata.execution" notebooks/*.ipynb
 
 clean:
 	rm -rf runs
