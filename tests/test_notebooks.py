@@ -35,7 +35,7 @@ def test_first_code_cell_is_tagged_parameters(notebook):
     nb = json.loads(notebook.read_text())
     first = next(c for c in nb["cells"] if c["cell_type"] == "code")
     assert "parameters" in first.get("metadata", {}).get("tags", [])
-    assert 'PRESET: str = "cpu"' in "".join(first["source"])
+    assert 'PRESET = "cpu"  # type: str' in "".join(first["source"])
 
 
 @pytest.mark.notebooks

@@ -100,10 +100,10 @@ def test_ssd_only_dampens_and_trains_nothing(original, request_, digits, class_s
 def test_fisher_diagonal_is_the_mean_squared_batch_gradient(original, digits):
     model = copy.deepcopy(original.model)
     x, y = digits.x_train[:64], digits.y_train[:64]
-    fisher = fisher_diagonal(model, x, y, normalize=digits.normalize, batch_size=64,
-                             device=torch.device("cpu"), seed=0)
+    device = next(original.model.parameters()).device
+    fisher = fisher_diagonal(model, x, y, normalize=digits.normalize, batch_size=64, device=device, seed=0)
     model.zero_grad()
-    nn.functional.cross_entropy(model(digits.normalize(x)), y).backward()
+    nn.functional.cross_entropy(model(digits.normalize(x.to(device))), y.to(device)).backward()
     for name, p in model.named_parameters():
         assert torch.allclose(fisher[name], p.grad ** 2, rtol=1e-4, atol=1e-10), name
 
@@ -111,7 +111,7 @@ def test_fisher_diagonal_is_the_mean_squared_batch_gradient(original, digits):
 def test_salun_moves_only_the_salient_weights(original, request_, digits, class_split):
     xf, yf = digits.x_train[class_split.forget_indices], digits.y_train[class_split.forget_indices]
     mask = saliency_mask(copy.deepcopy(original.model), xf, yf, normalize=digits.normalize, keep=0.3,
-                         batch_size=64, device=torch.device("cpu"))
+                         batch_size=64, device=request_.device)
     share = sum(m.sum() for m in mask.values()) / sum(m.numel() for m in mask.values())
     assert abs(float(share) - 0.3) < 0.01
     result = methods.run_method("salun", original.model, request_, keep=0.3, epochs=2, lr=0.05)
