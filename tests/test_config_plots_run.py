@@ -51,6 +51,23 @@ def test_save_writes_identical_png_and_pdf_on_rerun(tmp_path):
     assert digests[0] == digests[1]
 
 
+def test_saved_figures_name_the_commit_they_came_from(tmp_path):
+    from PIL import Image
+
+    fig = _figure()
+    png, pdf = plots.save(fig, "demo", tmp_path)
+    plt.close(fig)
+    source = f"unlearnlab commit {paths.commit_stamp()}"
+    assert Image.open(png).text["Source"] == source
+    assert source.encode() in pdf.read_bytes()
+
+
+def test_save_without_a_directory_writes_nothing(tmp_path):
+    fig = _figure()
+    assert plots.save(fig, "demo", None) == []
+    plt.close(fig)
+
+
 def test_resolve_notebooks_by_prefix_and_stem():
     found = run.resolve_notebooks(["00"])
     assert [nb.stem for nb in found] == ["00-train-original"]

@@ -62,11 +62,44 @@ def test_pareto_front_keeps_the_non_dominated_points():
 
 
 def test_method_colours_follow_names_not_order():
-    assert plots.method_color("unsir") == plots.method_color("unsir (no noise)")
+    shown = ["unsir (reference bugs)", "finetune", "unsir", "unsir (no noise)"]
+    palette = plots.method_palette(shown)
+    assert palette == plots.method_palette(shown[::-1]), "the set decides, not the order"
+    assert palette["unsir"] == plots.method_color("unsir (no noise)") == plots.method_color("unsir")
+    assert len({palette[m] for m in shown}) == 4, "variants shown together get distinct shades"
     assert plots.method_palette(["a_new_method", "retrain"])["a_new_method"] == \
         plots.method_palette(["retrain", "salun", "a_new_method"])["a_new_method"]
     named = [plots.method_color(m) for m in methods.list_methods()]
     assert len(set(named)) == len(named), "every registered method has its own colour"
+
+
+def test_error_bars_of_accuracies_stay_within_zero_and_one():
+    below, above = plots.clipped_error([0.05, 0.5, 0.98], [0.2, 0.1, 0.2])
+    assert below.tolist() == pytest.approx([0.05, 0.1, 0.2])
+    assert above.tolist() == pytest.approx([0.2, 0.1, 0.02])
+
+
+def test_method_lines_keep_colours_by_name_dash_variants_and_dodge_equal_lines():
+    import matplotlib.pyplot as plt
+
+    table = pd.DataFrame({"method": ["unsir", "unsir", "unsir (no noise)", "unsir (no noise)"],
+                          "x": [1, 2, 1, 2], "y": [0.0, 0.0, 0.0, 0.0]})
+    fig, ax = plt.subplots()
+    plots.method_lines(ax, table, "x", "y", dodge=0.2)
+    base, variant = ax.get_lines()
+    assert (base.get_color(), variant.get_color()) == tuple(plots.method_palette(["unsir", "unsir (no noise)"]).values())
+    assert base.get_color() != variant.get_color()
+    assert base.get_linestyle() != variant.get_linestyle()
+    assert base.get_xdata().tolist() == pytest.approx([0.9, 1.9])
+    assert variant.get_xdata().tolist() == pytest.approx([1.1, 2.1])
+    plt.close(fig)
+
+
+def test_a_claim_of_parts_names_the_half_that_failed():
+    mixed = experiment.claim_of_parts("X", {"moves more layers": True, "decreases": False}, "numbers")
+    assert mixed.startswith("[MIXED] X") and "holds: moves more layers" in mixed and "Fails: decreases" in mixed
+    assert experiment.claim_of_parts("X", {"a": True, "b": True}, "n").startswith("[HOLDS]")
+    assert experiment.claim_of_parts("X", {"a": False, "b": False}, "n").startswith("[DOES NOT HOLD]")
 
 
 @pytest.fixture()

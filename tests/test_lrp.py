@@ -125,6 +125,28 @@ def test_lrp_path_forgets_and_multilayer_mode_runs(smoke, digits, original, requ
         methods.run_method("lrp_path", original.model, request, layers=("stage2",))
 
 
+def test_default_shares_follow_the_reference_per_model_family(original, request_for):
+    from unlearnlab.methods.lrp import REFERENCE_SHARES, model_family
+
+    assert model_family(models.create_model("resnet18", 10, 3, 32)) == "resnet"
+    assert model_family(models.create_model("vgg16_bn", 10, 3, 32)) == "vgg"
+    assert model_family(original.model) == "small"
+    assert REFERENCE_SHARES["small"][1] == pytest.approx(0.156, abs=1e-3), "MNIST: 80 of 512"
+    assert REFERENCE_SHARES["resnet"][1] == pytest.approx(0.195, abs=1e-3), "CIFAR-10 ResNet: 400 of 2048"
+    result = methods.run_method("lrp_path", original.model, request_for(), n_samples=20)
+    assert result.record["model_family"] == "small"
+    assert result.record["units_kept"] == count_from(REFERENCE_SHARES["small"][1], 32, "n_keep"), \
+        "15.6 % of the 32 head units"
+
+
+def test_a_share_or_a_count_is_accepted_and_nonsense_refused(original, request_for):
+    request = request_for()
+    assert methods.run_method("lrp_path", original.model, request, n_samples=20, n_keep=3).record["units_kept"] == 3
+    for bad in (0.0, -2, float("nan"), "many"):
+        with pytest.raises((ValueError, TypeError)):
+            methods.run_method("lrp_path", original.model, request, n_samples=20, n_keep=bad)
+
+
 def test_rules_per_module_change_the_relevance_and_are_validated(original, digits):
     x = digits.normalize(digits.x_test[:8])
     epsilon = unit_relevance(original.model, x, "fc")

@@ -79,6 +79,30 @@ def test_svc_attack_calls_unseen_forget_set_nonmember(members_and_nonmembers, la
     assert svc(member, labels, nonmember, labels, member, labels) < 0.05
 
 
+def test_svc_attack_is_monotone_so_a_forgotten_class_reads_non_member(members_and_nonmembers, labels):
+    """Class forgetting puts D_f's confidences near 0, below anything the attack saw; a
+    monotone attack must call all of them non-members (an RBF kernel need not)."""
+    member, nonmember = members_and_nonmembers
+    forgotten = _confident((labels + 1) % K, 30.0)  # the true class gets ~0 confidence
+    assert metrics.mia_svc_confidence(member, labels, nonmember, labels, forgotten, labels) == 1.0
+    grid = torch.linspace(-30, 30, 61)
+    logits = torch.stack([grid, torch.zeros(61)], 1)
+    confident_order = metrics.true_class_confidence(logits, torch.zeros(61, dtype=torch.long)).argsort()
+    calls = [metrics.mia_svc_confidence(member, labels, nonmember, labels, logits[i:i + 1],
+                                        torch.zeros(1, dtype=torch.long)) for i in confident_order[::6]]
+    assert calls == sorted(calls, reverse=True), "non-member calls fall as confidence rises"
+
+
+def test_p2_svm_attack_separates_one_class_train_from_test_samples():
+    """P2's attack sees one class's samples: train (confident) vs test (less so)."""
+    gen = torch.Generator().manual_seed(0)
+    one_class = torch.full((N,), 3)
+    member = _confident(one_class, 8.0) + 0.3 * torch.randn(N, K, generator=gen)
+    nonmember = _confident(one_class, 2.0) + 0.3 * torch.randn(N, K, generator=gen)
+    assert metrics.mia_svm_softmax(member, nonmember, nonmember.flip(0)) > 0.95
+    assert metrics.mia_svm_softmax(member, nonmember, member.flip(0)) < 0.05
+
+
 def test_loss_attack_separates_memorised_but_not_unseen(members_and_nonmembers, labels):
     member, nonmember = members_and_nonmembers
     gen = torch.Generator().manual_seed(1)

@@ -6,7 +6,7 @@ import nbformat
 import pandas as pd
 import pytest
 
-from unlearnlab import paths, report
+from unlearnlab import methods, paths, report
 
 
 def _executed(path, duration, text, checked=True):
@@ -52,3 +52,29 @@ def test_leaderboard_markdown_shows_flags_and_lines():
     text = report.leaderboard_markdown(ranked)
     assert "| 1 | good |" in text and "| — | bad |" in text and "COLLAPSED in 2/3 seeds" in text
     assert "- good: one class: #1/1" in text
+
+
+def test_the_results_fingerprint_ignores_timings_and_sees_results(tmp_path):
+    table = pd.DataFrame({"method": ["a", "b"], "acc_forget": [0.1234, -0.0001], "time_s": [1.0, 2.0],
+                          "attack_time_s": [0.5, 0.1], "speedup": [3.0, 1.0], "cached": [True, False]})
+    table = table.assign(time_s_mean=[1.0, 2.0], speedup_std=[0.1, 0.2])
+    name = "01-relabel-vs-reset.csv"
+    table.to_csv(tmp_path / name, index=False)
+    table.to_csv(tmp_path / "99-not-a-notebook.csv", index=False)
+    first = report.results_fingerprint(tmp_path)
+    assert list(first) == ["01-relabel-vs-reset"], "only the notebooks' tables"
+    table.assign(time_s=[9.0, 9.0], attack_time_s=[3.0, 3.0], speedup=[0.1, 0.1], cached=[False, True],
+                 time_s_mean=[5.0, 5.0], speedup_std=[1.0, 1.0],
+                 acc_forget=[0.12341, 0.0]).to_csv(tmp_path / name, index=False)
+    assert report.results_fingerprint(tmp_path) == first, "timings and sub-0.001 noise are not results"
+    table.assign(acc_forget=[0.2, 0.0]).to_csv(tmp_path / name, index=False)
+    assert report.results_fingerprint(tmp_path) != first
+
+
+def test_the_methods_document_is_generated_from_the_current_code():
+    text = report.methods_markdown()
+    for name in methods.list_methods():
+        assert f"### `{name}`" in text
+    assert "Cha et al." in text and "arXiv 2111.08947" in text, "the papers are cited"
+    assert report.METHODS_DOC.read_text() == text, \
+        "docs/methods.md is stale: run `python -m unlearnlab.report --methods`"

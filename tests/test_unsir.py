@@ -72,12 +72,13 @@ def test_impair_set_labels_noise_with_its_class():
     assert len(x) == 14 and (y == 2).sum() == 5 and (y == 7).sum() == 5
 
 
-def test_reference_bugs_one_and_two_channel_count_and_label_zero():
-    noise = {2: torch.randn(5, 3, 4, 4), 7: torch.randn(5, 3, 4, 4)}
-    rx, ry = torch.randn(4, 3, 4, 4), torch.tensor([1, 1, 3, 4])
+def test_reference_bugs_keep_three_noise_images_twenty_times_each_all_labelled_zero():
+    noise = {2: torch.randn(5, 1, 4, 4), 7: torch.randn(5, 1, 4, 4)}  # grey images: 1 channel
+    rx, ry = torch.randn(4, 1, 4, 4), torch.tensor([1, 1, 3, 4])
     x, y = impair_set(noise, rx, ry, reference_bugs=True)
-    assert len(x) == 4 + 3 + 3, "only as many noise images per class as channels"
-    assert torch.equal(y[4:], torch.zeros(6, dtype=torch.long)), "every noise image labelled 0"
+    assert len(x) == 4 + 2 * 3 * 20, "3 images x 20 copies per class, whatever the channel count"
+    assert torch.equal(x[4:64], noise[2][:3].repeat_interleave(20, dim=0))
+    assert torch.equal(y[4:], torch.zeros(120, dtype=torch.long)), "every noise image labelled 0"
 
 
 def test_update_steps_do_not_grow_with_forget_classes(original, request_for):

@@ -182,6 +182,17 @@ def claim(text: str, holds: bool | None, evidence: str) -> str:
     return f"[{status}] {text}\n    {evidence}"
 
 
+def claim_of_parts(text: str, parts: dict[str, bool], evidence: str) -> str:
+    """A claim made of several parts: HOLDS when every part holds, DOES NOT HOLD when
+    none does, else MIXED naming the parts that held and the parts that failed."""
+    held = [name for name, ok in parts.items() if ok]
+    failed = [name for name, ok in parts.items() if not ok]
+    holds = None if held and failed else not failed
+    if holds is None:
+        evidence = f"holds: {'; '.join(held)}. Fails: {'; '.join(failed)}.\n    {evidence}"
+    return claim(text, holds, evidence)
+
+
 def hyperparameter_sweep(
     preset: Preset,
     dataset: Dataset,

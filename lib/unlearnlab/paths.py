@@ -7,7 +7,9 @@ use it to stay out of the repository's own ``runs/``).
 
 from __future__ import annotations
 
+import functools
 import os
+import subprocess
 from pathlib import Path
 
 REPO_ROOT: Path = Path(__file__).resolve().parents[2]
@@ -51,3 +53,19 @@ def figures_dir(notebook: str, preset: str) -> Path:
     if preset == "cpu":
         return FIGURES_DIR / notebook
     return FIGURES_DIR / notebook / preset
+
+
+@functools.cache
+def commit_stamp() -> str:
+    """The commit results and figures come from; ``+changes`` when lib/ or notebooks/
+    differ from it, ``unknown`` outside a git checkout."""
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True,
+                                  text=True, timeout=30).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--", "lib", "notebooks")
+    return commit + ("+changes" if dirty else "")

@@ -11,9 +11,19 @@ import seaborn as sns
 import torch
 from matplotlib.ticker import MaxNLocator
 
-# PDF: no creation date; PNG: no software version. Same figure -> same bytes.
+from . import paths
+
+# PDF: no creation date; PNG: no software version. Same figure and commit -> same bytes.
 _PDF_METADATA = {"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None}
 _PNG_METADATA = {"Software": None}
+
+
+def figure_metadata(ext: str) -> dict:
+    """Stable metadata naming the commit a figure came from (``paths.commit_stamp``)."""
+    source = f"unlearnlab commit {paths.commit_stamp()}"
+    if ext == "pdf":
+        return {**_PDF_METADATA, "Subject": source}
+    return {**_PNG_METADATA, "Source": source}
 
 
 def set_theme() -> None:
@@ -23,15 +33,20 @@ def set_theme() -> None:
                          "svg.hashsalt": "unlearnlab", "pdf.fonttype": 42})
 
 
-def save(fig: plt.Figure, name: str, directory: Path) -> list[Path]:
-    """Write ``directory/name.png`` and ``directory/name.pdf`` with stable metadata,
-    so re-running a notebook leaves identical files."""
+def save(fig: plt.Figure, name: str, directory: Path | None) -> list[Path]:
+    """Write ``directory/name.png`` and ``directory/name.pdf`` with stable metadata that
+    names the commit, so re-running a notebook at one commit leaves identical files.
+
+    ``directory=None`` writes nothing: the notebooks pass it unless ``SAVE_FIGURES`` is
+    on, so an interactive run never overwrites the committed figures."""
+    if directory is None:
+        return []
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for ext, metadata in (("png", _PNG_METADATA), ("pdf", _PDF_METADATA)):
+    for ext in ("png", "pdf"):
         path = directory / f"{name}.{ext}"
-        fig.savefig(path, format=ext, metadata=metadata)
+        fig.savefig(path, format=ext, metadata=figure_metadata(ext))
         written.append(path)
     return written
 
@@ -95,7 +110,9 @@ def image_grid(images: torch.Tensor, titles: Sequence[str] | None = None, *, col
     """Images (N, C, H, W), each min-max scaled on its own (so noise is visible)."""
     n = len(images)
     rows = -(-n // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(1.3 * columns, 1.45 * rows + 0.4), squeeze=False)
+    title_lines = 1 + max((t.count("\n") for t in titles), default=0) if titles is not None else 0
+    fig, axes = plt.subplots(rows, columns, figsize=(1.3 * columns, (1.25 + 0.2 * title_lines) * rows + 0.4),
+                             squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i >= n:
@@ -124,10 +141,13 @@ def weight_change_lines(changes: pd.DataFrame, *, hue: str = "method",
 
 def relevance_heatmaps(images: torch.Tensor, relevance: torch.Tensor, titles: Sequence[str],
                        *, title: str = "") -> plt.Figure:
-    """Each image above its LRP relevance map (summed over channels; red = for the
-    predicted class, blue = against), symmetric colour scale per map."""
+    """Each image above its LRP relevance map (summed over channels), each map scaled to
+    its own largest magnitude; the colour bar reads red = evidence for the predicted
+    class, blue = against it."""
     n = len(images)
-    fig, axes = plt.subplots(2, n, figsize=(1.5 * n, 3.4), squeeze=False)
+    fig, axes = plt.subplots(2, n, figsize=(1.6 * n + 1.0, 3.8), squeeze=False,
+                             gridspec_kw={"right": 0.92, "wspace": 0.08, "hspace": 0.25})
+    shown = None
     for i in range(n):
         img = images[i].float()
         img = (img - img.min()) / (img.max() - img.min()).clamp_min(1e-8)
@@ -135,11 +155,13 @@ def relevance_heatmaps(images: torch.Tensor, relevance: torch.Tensor, titles: Se
         axes[0, i].set_title(titles[i], fontsize=8)
         heat = relevance[i].sum(0).numpy()
         bound = max(float(abs(heat).max()), 1e-12)
-        axes[1, i].imshow(heat, cmap="bwr", vmin=-bound, vmax=bound)
+        shown = axes[1, i].imshow(heat / bound, cmap="bwr", vmin=-1, vmax=1)
         for ax in axes[:, i]:
             ax.axis("off")
+    bar = fig.colorbar(shown, cax=fig.add_axes((0.94, 0.1, 0.012, 0.36)), ticks=[-1, 0, 1])
+    bar.ax.set_yticklabels(["against", "0", "for"], fontsize=8)
+    bar.set_label("relevance / max |relevance|", fontsize=8)
     fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
 
@@ -159,6 +181,58 @@ def embedding_panels(embeddings: pd.DataFrame, class_names: Sequence[str], forge
                        label=f"{cname}{' (forgotten)' if forgotten else ''}", alpha=0.9 if forgotten else 0.6)
         ax.set(title=name, xticks=[], yticks=[])
     axes[0, -1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=7, markerscale=2)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def clipped_error(mean, spread, low: float = 0.0, high: float = 1.0):
+    """Error bars ``[[below], [above]]`` of ``mean +/- spread`` cut at ``low`` and ``high``
+    (an accuracy's bar never leaves [0, 1])."""
+    mean, spread = pd.Series(mean, dtype=float), pd.Series(spread, dtype=float).fillna(0.0)
+    return [(mean - low).clip(lower=0).combine(spread, min).to_numpy(),
+            (high - mean).clip(lower=0).combine(spread, min).to_numpy()]
+
+
+_VARIANT_DASHES = ("-", "--", ":", "-.")
+
+
+def method_lines(ax, table: pd.DataFrame, x: str, y: str, *, dodge: float = 0.0,
+                 methods: Sequence[str] | None = None) -> None:
+    """One line per method (mean over rows that share ``x``) in the method's colour and
+    marker; variants of a method ("unsir (no noise)") take shades of its colour
+    (:func:`method_palette`) and differ by dash. ``dodge`` spreads the methods over that width along x, so lines that coincide
+    stay visible."""
+    methods = list(dict.fromkeys(table["method"])) if methods is None else list(methods)
+    palette = method_palette(methods)
+    variant_of: dict[str, int] = {}
+    for i, name in enumerate(methods):
+        base = name.split(" (")[0]
+        variant_of[base] = variant_of.get(base, -1) + 1
+        line = table[table["method"] == name].groupby(x)[y].mean()
+        shift = (i / max(len(methods) - 1, 1) - 0.5) * dodge if len(methods) > 1 else 0.0
+        ax.plot(line.index + shift, line.to_numpy(), color=palette[name], marker=method_marker(name),
+                ls=_VARIANT_DASHES[variant_of[base] % len(_VARIANT_DASHES)], ms=6, lw=1.6, label=name)
+
+
+def method_panels(table: pd.DataFrame, x: str, panels: dict[str, str], *, xlabel: str,
+                  title: str = "", dodge: float = 0.2) -> plt.Figure:
+    """One panel per column of ``panels`` (``{column: panel title}``), one line per method
+    (``method_lines``), integer x ticks, accuracies on a fixed [0, 1] scale and one legend
+    for all panels; used for successive requests and for sweeps over a count."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels) + 2.2, 3.8), squeeze=False)
+    axes = axes[0]
+    for ax, (column, label) in zip(axes, panels.items(), strict=True):
+        method_lines(ax, table, x, column, dodge=dodge)
+        accuracy = column.startswith("acc")
+        ax.set(xlabel=xlabel, ylabel="accuracy" if accuracy else column.replace("_", " "), title=label)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if accuracy:
+            ax.set_ylim(-0.03, 1.03)
+    if dodge:
+        axes[0].annotate("methods offset along x so that equal lines stay visible", (0, -0.3),
+                         xycoords="axes fraction", fontsize=7, color="0.4")
+    _legend_outside(fig, axes)
     fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -186,7 +260,8 @@ _SPARE_COLORS = ("#c5b0d5", "#c49c94", "#f7b6d2", "#dbdb8d", "#9edae5", "#ffbb78
 
 
 def method_color(name: str) -> str:
-    """The colour of a method (a label like "unsir (no noise)" takes its method's); an
+    """The colour of a method, the same in every figure (a label like "unsir (no noise)"
+    takes its method's; :func:`method_palette` shades variants shown together); an
     unknown method gets a spare colour chosen by a stable hash of its name."""
     base = name.split(" (")[0]
     if base in _METHOD_COLORS:
@@ -195,14 +270,32 @@ def method_color(name: str) -> str:
     return _SPARE_COLORS[digest % len(_SPARE_COLORS)]
 
 
+#: Shades for the variants of one method shown together: (mix, 1 = towards white, 0 = black)
+_VARIANT_SHADES = ((0.45, 1.0), (0.4, 0.0), (0.7, 1.0), (0.65, 0.0))
+
+
 def method_marker(name: str) -> str:
     """The marker of a method (unknown methods: a circle)."""
     return _METHOD_MARKERS.get(name.split(" (")[0], "o")
 
 
 def method_palette(names) -> dict[str, str]:
-    """``{name: colour}`` for seaborn's ``palette=`` argument."""
-    return {name: method_color(name) for name in names}
+    """``{name: colour}`` for seaborn's ``palette=`` argument: each method its colour;
+    variants of a method ("unsir (no noise)") shades of it, given in the alphabetical
+    order of the variants shown, so the palette depends on the set, never on plot order."""
+    from matplotlib.colors import to_hex, to_rgb
+
+    names = list(dict.fromkeys(names))
+    palette = {}
+    for name in names:
+        base = name.split(" (")[0]
+        variants = sorted(n for n in names if n.startswith(base + " (") and n != base)
+        if name not in variants:
+            palette[name] = method_color(name)
+            continue
+        mix, target = _VARIANT_SHADES[variants.index(name) % len(_VARIANT_SHADES)]
+        palette[name] = to_hex([(1 - mix) * c + mix * target for c in to_rgb(method_color(base))])
+    return palette
 
 
 def _scenario_axes(scenarios: Sequence[str], width: float = 4.4, height: float = 3.8):
@@ -234,7 +327,7 @@ def _point(ax, row, x: str, y: str, *, xerr: str | None = None, yerr: str | None
     def err(column: str | None, mean: float):
         if column is None or pd.isna(row[column]):
             return None
-        return [[min(row[column], mean)], [row[column]]]
+        return clipped_error([mean], [row[column]], high=float("inf"))
 
     ax.errorbar(row[x], row[y], xerr=err(xerr, row[x]), yerr=err(yerr, row[y]),
                 marker=method_marker(row.method), ls="", ms=15 if retrain else 8, color=color,

@@ -2,7 +2,7 @@
 
 Each notebook is executed with ``PRESET``/``SEED`` injected into its ``parameters``
 cell, in the notebooks folder as working directory, into ``runs/<preset>/<name>.ipynb``.
-Progress and per-notebook wall time are printed; a failure stops the run and names the
+One line per notebook (its wall time) is printed; a failure stops the run and names the
 notebook, the cell and the error. Afterwards the results tables of the preset are
 gathered into ``runs/<preset>/results/summary.md``.
 """
@@ -127,7 +127,8 @@ def execute(notebook: Path, preset: str, *, seed: int = 0, output_dir: Path | No
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    parameters = {"PRESET": preset, "SEED": seed, **(extra_parameters or {})}
+    saves_figures = {"SAVE_FIGURES": True} if "SAVE_FIGURES" in notebook_parameters(notebook) else {}
+    parameters = {"PRESET": preset, "SEED": seed, **saves_figures, **(extra_parameters or {})}
     check_parameters(notebook, parameters)
     output_dir = output_dir or paths.preset_dir(preset)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -138,6 +139,8 @@ def execute(notebook: Path, preset: str, *, seed: int = 0, output_dir: Path | No
             papermill.execute_notebook(
                 str(notebook), str(output), parameters=parameters, kernel_name="python3",
                 language="python", cwd=str(notebook.parent), progress_bar=progress,
+                # the kernel's "running over TCP without encryption" notice: local kernel
+                extra_arguments=["--IPKernelApp.log_level=ERROR"],
             )
     except PapermillExecutionError as err:
         raise NotebookFailed(
@@ -246,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
                              "every chosen notebook must define it")
     parser.add_argument("--output-dir", type=Path, default=None,
                         help="where executed notebooks go (default: runs/<preset>/)")
-    parser.add_argument("--quiet", action="store_true", help="no per-cell progress bar")
+    parser.add_argument("--progress", action="store_true",
+                        help="papermill's per-cell progress bar (default: one line per notebook)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="notebooks run at once, each in its own process with the cores "
                              "shared out between them (default 1)")
@@ -273,16 +277,17 @@ def main(argv: list[str] | None = None) -> int:
     else:
         runs, failures = [], []
         for i, notebook in enumerate(notebooks, 1):
-            print(f"[{i}/{len(notebooks)}] {notebook.name} ...", flush=True)
+            print(f"[{i}/{len(notebooks)}] {notebook.name} ...", end="\n" if args.progress else " ",
+                  flush=True)
             try:
                 run = execute(notebook, args.preset, seed=args.seed, output_dir=args.output_dir,
-                              extra_parameters=extra, progress=not args.quiet)
+                              extra_parameters=extra, progress=args.progress)
             except NotebookFailed as err:
+                print("FAILED", flush=True)
                 failures.append(str(err))
                 break
             runs.append(run)
-            print(f"[{i}/{len(notebooks)}] {notebook.name} done in {run.seconds:.1f} s -> {run.output}",
-                  flush=True)
+            print(f"done in {run.seconds:.1f} s -> {run.output}", flush=True)
     summary = write_summary(args.preset)
     for failure in failures:
         print(f"FAILED: {failure}", file=sys.stderr)

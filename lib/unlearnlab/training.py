@@ -2,7 +2,7 @@
 checkpoint cache.
 
 The hot path has no per-sample Python: a batch is sliced from uint8 tensors, moved to
-the device, normalised and (optionally) augmented there. Progress bars come from tqdm
+the device, normalised and (optionally) augmented there. Progress bars come from tqdm.auto
 and are silenced by ``UNLEARNLAB_QUIET=1`` (the tests set it).
 """
 
@@ -23,7 +23,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from . import paths
 from .validation import check_float, check_int

@@ -42,9 +42,10 @@ def check_hyperparameter(method: str, name: str, value: Any, default: Any) -> No
     positive ints (``*_epochs`` may be 0); shares and fractions in [0, 1]. Every float is
     finite. Names and choices specific to one method are the method's own check."""
     label = f"{method}: {name}"
-    if default is None:  # optional override (e.g. retrain's epochs): checked when given
-        if value is not None and _is_count(name):
-            check_int(label, value, minimum=1)
+    if default is None:  # optional override (retrain's epochs, lrp_path's k): checked when given
+        if value is not None and _is_count(name) and not (
+                isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral)):
+            check_int(label, value, minimum=1)  # a float (a share) is the method's own check
         return
     if isinstance(default, bool):
         if not isinstance(value, bool):

@@ -16,7 +16,8 @@ from the *test* split (``needs={"unseen_forget"}``).
 Reference settings (k per sample / N kept / share of the layer): MNIST 50/80 of 512
 (15.6 %), CIFAR-10 ResNet-50 200/400 of 2048 (19.5 %), CIFAR-100 ResNet-50 150/250
 (12.2 %), ImageNet VGG-16 150/400 of 4096 (9.8 %). ``k`` and ``n_keep`` take counts or
-fractions of the layer's width; the defaults are the CIFAR-10 shares.
+fractions of the layer's width; by default each model takes its family's reference shares
+(ResNets the CIFAR-10 ones, VGG the ImageNet ones, smaller networks the MNIST ones).
 
 Multi-layer mode (beyond the reference code): ``layers`` names further conv/linear
 modules; in each, channels are ranked by LRP relevance at the module's output summed
@@ -28,6 +29,7 @@ sums are ``Addition_Module``s, so relevance is conserved through residual blocks
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -47,10 +49,24 @@ PATHS = ("auto", "incoming+outgoing_forget", "outgoing_all", "outgoing_forget", 
 
 def count_from(value: float | int, width: int, name: str) -> int:
     """A count given as an int, or as a fraction (0, 1] of ``width``."""
-    if isinstance(value, bool) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a positive count or a fraction in (0, 1], got {value!r}")
     count = round(value * width) if isinstance(value, float) and value <= 1.0 else int(value)
     return max(1, min(count, width))
+
+
+#: The reference's (k per sample, N units cut) as shares of the penultimate layer, by
+#: model family: MNIST's small network 50 and 80 of 512, CIFAR-10's ResNet-50 200 and 400
+#: of 2048, ImageNet's VGG-16 150 and 400 of 4096.
+REFERENCE_SHARES = {"small": (50 / 512, 80 / 512), "resnet": (200 / 2048, 400 / 2048),
+                    "vgg": (150 / 4096, 400 / 4096)}
+
+
+def model_family(model: nn.Module) -> str:
+    """``resnet``, ``vgg`` or ``small`` (every other network: the reference's MNIST setting)."""
+    from ..models import VGG16, ResNet
+
+    return "resnet" if isinstance(model, ResNet) else "vgg" if isinstance(model, VGG16) else "small"
 
 
 class LRPIncompatibleModel(TypeError):
@@ -243,8 +259,8 @@ def lrp_path(
     request: UnlearningRequest,
     *,
     n_samples: int = 36,
-    k: float | int = 0.0977,
-    n_keep: float | int = 0.195,
+    k: float | int | None = None,
+    n_keep: float | int | None = None,
     perturbation: str = "zero",
     noise_scale: float = 1.0,
     paths: str = "auto",
@@ -254,13 +270,18 @@ def lrp_path(
     """Zero-shot LRP path perturbation (Chang et al. 2024).
 
     ``n_samples`` unseen forget-class test images (reference: 36); ``k`` units per
-    sample and ``n_keep`` units kept, as counts or fractions of the layer's width
-    (defaults: the CIFAR-10/ResNet-50 reference, 200 and 400 of 2048); ``perturbation``
+    sample and ``n_keep`` units cut (the paper's N), as counts or fractions of the layer's
+    width; None takes the reference's shares for the model's family
+    (:data:`REFERENCE_SHARES`: ResNets 9.8 % and 19.5 %, VGG 3.7 % and 9.8 %, any other
+    network the MNIST setting 9.8 % and 15.6 %); ``perturbation``
     zero | gaussian | laplace with ``noise_scale`` (reference: 1.0); ``paths`` which
     weights through a kept unit (see :func:`path_weights`); ``layers`` extra conv/linear
     modules for the multi-layer mode; ``rules`` maps module names to LRP rules
     (epsilon | gamma | alpha1beta0 | identity; Captum's defaults elsewhere).
     """
+    family = model_family(model)
+    k = REFERENCE_SHARES[family][0] if k is None else k
+    n_keep = REFERENCE_SHARES[family][1] if n_keep is None else n_keep
     x, _ = request.unseen_forget_samples(n_samples)
     x = request.normalize(x.to(request.device))
     model.to(request.device).eval()
@@ -284,6 +305,6 @@ def lrp_path(
         selections.append(selection)
         weights.append((module.weight, (selection.units,)))
     changed = perturb(weights, perturbation, scale=noise_scale, seed=request.seed)
-    request.report.update(weights_changed=changed, units_kept=sum(len(s.units) for s in selections),
+    request.report.update(model_family=family, weights_changed=changed, units_kept=sum(len(s.units) for s in selections),
                           samples_used=len(x))
     return model

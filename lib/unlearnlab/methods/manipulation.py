@@ -184,7 +184,8 @@ def prune(
     """Weight pruning: zero ``fraction`` of the conv/linear weights of each layer,
     chosen by smallest magnitude or by largest importance for D_f (|w * dL_f/dw|), then
     optionally fine-tune on D_r for ``finetune_epochs`` with the pruned weights held at
-    zero (their gradients are masked; no weight decay on them)."""
+    zero (their gradients are masked, and weight decay moves no zero weight) and the
+    original recipe's weight decay, like every other fine-tuning method here."""
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
     if not 0.0 < fraction < 1.0:
@@ -213,7 +214,7 @@ def prune(
             request.report["steps"] = train_constant(
                 model, x, y, epochs=finetune_epochs, lr=lr, batch_size=batch_size,
                 normalize=request.normalize, seed=request.seed, device=request.device,
-                desc="prune fine-tune")
+                weight_decay=request.recipe.weight_decay, desc="prune fine-tune")
         finally:
             for h in hooks:
                 h.remove()

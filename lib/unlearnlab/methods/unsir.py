@@ -10,7 +10,7 @@ class ids and a small class-balanced subset of D_r, never D_f.
 3. Repair: one epoch on the retain subset alone.
 
 ``reference_bugs=True`` reproduces three bugs of the reference (Fast-Machine-Unlearning) notebook:
-only as many noise images per class as the input has channels reach the impair set,
+only 3 noise images per class reach the impair set (20 copies of each, 60 in all),
 every noise image is labelled class 0, and BatchNorm is in train mode while the noise
 is optimised (its running statistics are overwritten). Off by default.
 """
@@ -67,6 +67,11 @@ def error_maximizing_noise(
     return noise.detach()
 
 
+#: What the reference notebook's impair set holds per forget class: its loop over a
+#: range of 3 (CIFAR's channel count) keeps 3 noise images, each copied 20 times.
+REFERENCE_NOISE_IMAGES, REFERENCE_NOISE_COPIES = 3, 20
+
+
 def impair_set(
     noise_by_class: dict[int, torch.Tensor],
     retain_x: torch.Tensor,
@@ -75,12 +80,13 @@ def impair_set(
     reference_bugs: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The impair data: every noise image labelled with its forget class, plus the
-    (normalised) retain subset. With ``reference_bugs``, only ``channels`` noise images
-    per class are kept and all are labelled 0, as in the reference notebook."""
+    (normalised) retain subset. With ``reference_bugs``, as in the reference notebook,
+    only the first 3 noise images of each class are used, each 20 times over (60 per
+    class), all labelled 0."""
     xs, ys = [retain_x], [retain_y]
     for forget_class, noise in noise_by_class.items():
         if reference_bugs:
-            noise = noise[: noise.shape[1]]  # the reference loops over the channel count
+            noise = noise[:REFERENCE_NOISE_IMAGES].repeat_interleave(REFERENCE_NOISE_COPIES, dim=0)
         label = 0 if reference_bugs else forget_class
         xs.append(noise.to(retain_x.device))
         ys.append(torch.full((len(noise),), label, dtype=torch.long, device=retain_y.device))
