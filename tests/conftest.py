@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 
 # Before unlearnlab is imported anywhere: quiet progress bars, a private runs folder,
-# the CPU (the same numbers on every machine that runs the tests).
+# the CPU unless UNLEARNLAB_DEVICE names another device (UNLEARNLAB_DEVICE=cuda runs the
+# suite on a GPU; the committed smoke fingerprint is the CPU's, so that test needs cpu).
 _RUNS = Path(tempfile.mkdtemp(prefix="unlearnlab-test-runs-"))
 os.environ["UNLEARNLAB_QUIET"] = "1"
 os.environ["UNLEARNLAB_RUNS"] = str(_RUNS)
-os.environ["UNLEARNLAB_DEVICE"] = "cpu"
+os.environ.setdefault("UNLEARNLAB_DEVICE", "cpu")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 

@@ -112,3 +112,35 @@ def test_union_split_covers_every_request(digits):
     expected = torch.cat([s.forget_indices for s in splits]).unique()
     assert torch.equal(union.forget_indices, expected)
     assert len(union.forget_indices) + len(union.retain_indices) == len(digits.y_train)
+
+
+def test_the_attack_hits_its_targets_on_fashion_mnist_at_the_cpu_settings():
+    """The reference's attack hits about 100 % of its targets; the cpu preset's settings
+    must too on the cpu model (skipped where Fashion-MNIST is not installed: `make data`)."""
+    from unlearnlab import config
+
+    preset = config.get_preset("cpu")
+    try:
+        dataset = experiment.load_preset_data(preset)
+    except data.DataUnavailableError as err:
+        pytest.skip(f"Fashion-MNIST not installed ({str(err).splitlines()[0]})")
+    model = experiment.train_original(preset, dataset).model.eval()
+    split = data.instance_split(dataset, 32, seed=0)
+    pixels = dataset.x_train[split.forget_indices].float() / 255
+    kw = {**methods.get_method("l2ul").defaults, **preset.method_kwargs("l2ul")}
+    adv, targets, _ = adversarial_examples(model, pixels, dataset.y_train[split.forget_indices], 10,
+                                           dataset.normalize, per_sample=4, radius=kw["pgd_radius"],
+                                           step_size=kw["pgd_step"], steps=kw["pgd_steps"])
+    with torch.no_grad():
+        hit = (model(dataset.normalize(adv)).argmax(1) == targets).float().mean()
+    assert hit >= 0.95
+
+
+def test_the_step_cap_is_counted_in_passes_over_the_adversarial_set(original, instance_request):
+    request = instance_request(k=8)
+    kw = {**FAST, "max_steps": None, "max_passes": 3, "adv_per_sample": 5, "adv_batch": 16, "lr": 1e-6}
+    result = methods.run_method("l2ul", original.model, request, **kw)
+    assert result.record["step_cap"] == 3 * -(-8 * 5 // 16)
+    assert not result.record["goal_met"] and result.record["steps"] == result.record["step_cap"]
+    plain = methods.run_method("l2ul", original.model, request, **{**kw, "use_adversarial": False})
+    assert plain.record["step_cap"] == 3 * -(-8 // FAST.get("forget_batch", 32))

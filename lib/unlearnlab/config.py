@@ -92,9 +92,10 @@ _PRESETS: dict[str, Preset] = {
         methods={
             "finetune": {"epochs": 1, "lr": 0.02},
             "neggrad": {"epochs": 1, "lr": 1e-4},
-            # 28x28 grey images have 784 pixels to CIFAR's 3072: the L2 radius scales
-            # with sqrt(dims), 4.0 * sqrt(784 / 3072) = 2.0; fewer, shorter attacks for the CPU
-            "l2ul": {"adv_per_sample": 8, "pgd_steps": 20, "pgd_radius": 2.0, "pgd_step": 0.2},
+            # the paper's L2 radius 4.0 (l2ul's docstring: why not rescaled); 8 examples per
+            # image and 20 steps of 0.4 (the paper: 20 and 100 of 0.1) hit 99.6 % of the
+            # targets here; at most 250 passes over the adversarial set (the paper: 1,000)
+            "l2ul": {"adv_per_sample": 8, "pgd_steps": 20, "pgd_step": 0.4, "max_passes": 250},
             # SalUn's 10 RL epochs over D_f + D_r take 30 s a run here (9 runs in the
             # leaderboard); 2 epochs keep the cpu reproduction within its budget
             "salun": {"epochs": 2},

@@ -70,5 +70,5 @@ def check_hyperparameter(method: str, name: str, value: Any, default: Any) -> No
 
 
 def _is_count(name: str) -> bool:
-    return (name in ("epochs", "steps", "batch_size") or name.endswith(("_steps", "_batch_size", "batch"))
+    return (name in ("epochs", "steps", "batch_size") or name.endswith(("_steps", "_passes", "_batch_size", "batch"))
             or name.startswith("n_") or name.endswith("_per_sample") or name.endswith("per_class"))
