@@ -100,6 +100,7 @@ def test_a_claim_of_parts_names_the_half_that_failed():
     assert mixed.startswith("[MIXED] X") and "holds: moves more layers" in mixed and "Fails: decreases" in mixed
     assert experiment.claim_of_parts("X", {"a": True, "b": True}, "n").startswith("[HOLDS]")
     assert experiment.claim_of_parts("X", {"a": False, "b": False}, "n").startswith("[DOES NOT HOLD]")
+    assert experiment.claim("X", None, "no run met its goal", untested=True).startswith("[UNTESTED] X")
 
 
 @pytest.fixture()

@@ -176,9 +176,10 @@ def mean_and_spread(table: pd.DataFrame, columns: list[str], by: str = "method")
     return stats.reset_index()
 
 
-def claim(text: str, holds: bool | None, evidence: str) -> str:
-    """One line of a notebook's verdict: HOLDS / DOES NOT HOLD / MIXED, with the numbers."""
-    status = {True: "HOLDS", False: "DOES NOT HOLD", None: "MIXED"}[holds]
+def claim(text: str, holds: bool | None, evidence: str, *, untested: bool = False) -> str:
+    """One line of a notebook's verdict: HOLDS / DOES NOT HOLD / MIXED, with the numbers;
+    UNTESTED when no run met the conditions the claim needs (the evidence says why)."""
+    status = "UNTESTED" if untested else {True: "HOLDS", False: "DOES NOT HOLD", None: "MIXED"}[holds]
     return f"[{status}] {text}\n    {evidence}"
 
 

@@ -22,7 +22,7 @@ from . import paths
 
 README_START = "<!-- results:start (written by `make report`; edits here are overwritten) -->"
 README_END = "<!-- results:end -->"
-VERDICT = re.compile(r"^\[(HOLDS|DOES NOT HOLD|MIXED)\]")
+VERDICT = re.compile(r"^\[(HOLDS|DOES NOT HOLD|MIXED|UNTESTED)\]")
 
 
 @dataclass
