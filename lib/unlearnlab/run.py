@@ -139,8 +139,8 @@ def execute(notebook: Path, preset: str, *, seed: int = 0, output_dir: Path | No
             papermill.execute_notebook(
                 str(notebook), str(output), parameters=parameters, kernel_name="python3",
                 language="python", cwd=str(notebook.parent), progress_bar=progress,
-                # the kernel's "running over TCP without encryption" notice: local kernel
-                extra_arguments=["--IPKernelApp.log_level=ERROR"],
+                # the kernel's own notices (TCP without encryption; the KeyboardInterrupt of its shutdown)
+                extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
             )
     except PapermillExecutionError as err:
         raise NotebookFailed(
