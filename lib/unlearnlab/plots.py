@@ -201,8 +201,8 @@ def method_lines(ax, table: pd.DataFrame, x: str, y: str, *, dodge: float = 0.0,
                  methods: Sequence[str] | None = None) -> None:
     """One line per method (mean over rows that share ``x``) in the method's colour and
     marker; variants of a method ("unsir (no noise)") take shades of its colour
-    (:func:`method_palette`) and differ by dash. ``dodge`` spreads the methods over that width along x, so lines that coincide
-    stay visible."""
+    (:func:`method_palette`) and differ by dash. ``dodge`` spreads the methods over
+    that width along x, so lines that coincide stay visible."""
     methods = list(dict.fromkeys(table["method"])) if methods is None else list(methods)
     palette = method_palette(methods)
     variant_of: dict[str, int] = {}
