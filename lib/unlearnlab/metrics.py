@@ -348,10 +348,11 @@ def add_gap_to_retrain(table: pd.DataFrame, columns: Sequence[str] = GAP_COLUMNS
 
 
 def save_results(table: pd.DataFrame, notebook: str, preset: str) -> Any:
-    """Write ``runs/<preset>/results/<notebook>.csv`` and return its path."""
+    """Write ``runs/<preset>/results/<notebook>.csv`` (inside a grid run, its own
+    ``results/``) atomically, so that an interrupted run never leaves half a table, and
+    return its path."""
     path = paths.results_path(notebook, preset)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(path, index=False, float_format="%.6g")
+    paths.atomic_write_text(path, table.to_csv(index=False, float_format="%.6g"))
     return path
 
 

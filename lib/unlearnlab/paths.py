@@ -2,7 +2,9 @@
 
 Papermill and nbval start kernels in different working directories, so nothing here
 depends on the current directory. ``UNLEARNLAB_RUNS`` moves the runs folder (the tests
-use it to stay out of the repository's own ``runs/``).
+use it to stay out of the repository's own ``runs/``); ``UNLEARNLAB_RUN_DIR`` sends one
+notebook run's results and figures into a folder of their own (a grid point of
+:mod:`unlearnlab.grid`).
 """
 
 from __future__ import annotations
@@ -36,9 +38,17 @@ def preset_dir(preset: str) -> Path:
     return runs_dir() / preset
 
 
+def grid_run_dir() -> Path | None:
+    """The folder of the grid run this process belongs to (``UNLEARNLAB_RUN_DIR``), or None."""
+    folder = os.environ.get("UNLEARNLAB_RUN_DIR")
+    return Path(folder) if folder else None
+
+
 def results_path(notebook: str, preset: str) -> Path:
-    """``runs/<preset>/results/<notebook>.csv``."""
-    return preset_dir(preset) / "results" / f"{notebook}.csv"
+    """``runs/<preset>/results/<notebook>.csv``, or ``<run dir>/results/<notebook>.csv``
+    inside a grid run."""
+    folder = grid_run_dir() or preset_dir(preset)
+    return folder / "results" / f"{notebook}.csv"
 
 
 def figures_dir(notebook: str, preset: str) -> Path:
@@ -46,13 +56,29 @@ def figures_dir(notebook: str, preset: str) -> Path:
 
     ``cpu`` writes the committed figures under ``figures/<notebook>/``; other presets
     write under ``figures/<notebook>/<preset>/``, except ``smoke``, which writes under
-    ``runs/smoke/figures/`` so that tests never touch committed files.
+    ``runs/smoke/figures/`` so that tests never touch committed files. Inside a grid run,
+    ``<run dir>/figures/``.
     """
+    if grid_run_dir() is not None:
+        return grid_run_dir() / "figures"
     if preset == "smoke":
         return preset_dir(preset) / "figures" / notebook
     if preset == "cpu":
         return FIGURES_DIR / notebook
     return FIGURES_DIR / notebook / preset
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``:
+    a reader sees the old file or the whole new one, never half of it (Ctrl-C, a killed job)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 @functools.cache

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -206,6 +207,42 @@ def _worker(notebook: Path, preset: str, seed: int, output_dir: Path | None, thr
                    progress=False)
 
 
+def _worker_init() -> None:
+    """A pool worker: leaves Ctrl-C to the parent (which stops it), and dies with the
+    parent even when that is killed outright (Linux ``PR_SET_PDEATHSIG``); its notebook
+    kernel notices the worker is gone and exits within a second (ipykernel's parent poller)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):  # pragma: no cover - no glibc
+            pass
+
+
+@contextlib.contextmanager
+def worker_pool(jobs: int):
+    """A pool of ``jobs`` spawned worker processes. Leaving it by an exception (Ctrl-C,
+    SIGTERM made into one) kills the workers at once instead of waiting for their
+    notebooks to end; queued work is cancelled."""
+    import concurrent.futures as cf
+    import multiprocessing
+
+    pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                                  initializer=_worker_init)
+    try:
+        yield pool
+    except BaseException:
+        workers = list(getattr(pool, "_processes", {}).values())  # no public handle on them
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in workers:
+            process.kill()
+        raise
+    else:
+        pool.shutdown(wait=True)
+
+
 def run_parallel(notebooks: list[Path], preset: str, *, seed: int, output_dir: Path | None,
                  jobs: int, parameters: dict | None = None) -> tuple[list[NotebookRun], list[str]]:
     """Run notebooks in ``jobs`` worker processes; each finished notebook prints one line
@@ -213,13 +250,11 @@ def run_parallel(notebooks: list[Path], preset: str, *, seed: int, output_dir: P
     workers that need the same original or retrain compute it once. Returns the runs and
     the failure messages (every notebook is attempted)."""
     import concurrent.futures as cf
-    import multiprocessing
 
     threads = max(1, (os.cpu_count() or 1) // jobs)
     order = execution_order(notebooks)
     runs, failures, start = [], [], time.perf_counter()
-    context = multiprocessing.get_context("spawn")
-    with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+    with worker_pool(jobs) as pool:
         futures = {pool.submit(_worker, nb, preset, seed, output_dir, threads, parameters): nb
                    for nb in order}
         for done, future in enumerate(cf.as_completed(futures), 1):
@@ -252,11 +287,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--progress", action="store_true",
                         help="papermill's per-cell progress bar (default: one line per notebook)")
     parser.add_argument("--jobs", type=int, default=1,
-                        help="notebooks run at once, each in its own process with the cores "
-                             "shared out between them (default 1)")
+                        help="notebooks (or grid runs) at once, each in its own process with "
+                             "the cores shared out between them (default 1)")
+    grid = parser.add_argument_group(
+        "grids", "one run per combination, each in runs/<preset>/<notebook>/<key>/; finished "
+                 "runs are skipped when the command is repeated; tables merged afterwards")
+    grid.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2",
+                      help="a grid axis, e.g. --grid SEED=0,1,2 --grid FORGET_CLASS=0,3,7")
+    grid.add_argument("--grid-file", type=Path, default=None,
+                      help="a TOML file with [grid] axes and [parameters] (see unlearnlab.grid)")
+    grid.add_argument("--executor", choices=("local", "slurm"), default="local",
+                      help="local: --jobs worker processes here; slurm: one job array through "
+                           "submitit (pip install -e '.[cluster]')")
+    slurm = parser.add_argument_group("slurm (with --executor slurm)")
+    slurm.add_argument("--partition", default=None)
+    slurm.add_argument("--time-min", type=int, default=60, help="time limit per job, minutes")
+    slurm.add_argument("--gpus-per-job", type=int, default=0)
+    slurm.add_argument("--cpus-per-job", type=int, default=4)
+    slurm.add_argument("--mem-gb", type=float, default=None)
+    slurm.add_argument("--array-parallelism", type=int, default=16,
+                       help="jobs of the array running at once")
+    slurm.add_argument("--slurm-setup", action="append", default=[], metavar="COMMAND",
+                       help="a shell line run before each job, e.g. 'module load cuda'")
+    slurm.add_argument("--cluster", choices=("slurm", "local", "debug"), default="slurm",
+                       help="submitit's executor: local or debug run the same jobs on this "
+                            "machine, to try the path without a cluster")
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error(f"--jobs must be at least 1, got {args.jobs}")
+    if args.grid or args.grid_file or args.executor == "slurm":
+        return _main_grid(args)
     try:
         notebooks = resolve_notebooks(args.notebooks)
         extra = dict(parse_parameter(p) for p in args.param)
@@ -295,6 +355,60 @@ def main(argv: list[str] | None = None) -> int:
           f"wall time ({sum(r.seconds for r in runs):.1f} s of notebook time)."
           + (f" Results: {summary}" if summary else ""))
     return 1 if failures else 0
+
+
+def _main_grid(args: argparse.Namespace) -> int:
+    """``--grid``/``--grid-file``/``--executor slurm``: expand, check every run's
+    parameters before anything starts, run what is not done, merge, report failures."""
+    from . import grid
+
+    try:
+        notebooks = resolve_notebooks(args.notebooks)
+        axes, fixed = grid.read_grid_file(args.grid_file) if args.grid_file else ({}, {})
+        for text in args.grid:
+            name, values = grid.parse_axis(text)
+            if name in axes:
+                raise grid.GridError(f"Grid axis {name} given twice")
+            axes[name] = values
+        for text in args.param:
+            name, value = parse_parameter(text)
+            fixed[name] = value
+        points = grid.expand(axes, fixed)
+        runs = grid.grid_runs(notebooks, args.preset, points, seed=args.seed)
+        for run in runs:
+            check_parameters(run.notebook, {"PRESET": run.preset, **run.parameters})
+        check_writable(paths.preset_dir(args.preset))
+        check_writable(paths.cache_dir())
+    except (grid.GridError, ParameterError, PermissionError, SystemExit) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    where = (f"{args.jobs} local worker(s)" if args.executor == "local"
+             else f"submitit ({args.cluster})")
+    print(f"Grid: {len(runs)} run(s) of {len(notebooks)} notebook(s) at preset {args.preset!r} "
+          f"on {where}")
+    options = grid.SlurmOptions(
+        partition=args.partition, time_min=args.time_min, gpus_per_job=args.gpus_per_job,
+        cpus_per_job=args.cpus_per_job, mem_gb=args.mem_gb,
+        array_parallelism=args.array_parallelism, setup=args.slurm_setup, cluster=args.cluster,
+        poll_s=30.0 if args.cluster == "slurm" else 1.0)
+    start = time.perf_counter()
+    try:
+        manifests = grid.run_grid(runs, executor=args.executor, jobs=args.jobs, slurm=options)
+    except KeyboardInterrupt:
+        print("Interrupted: finished runs are kept; the same command resumes the grid.",
+              file=sys.stderr)
+        return 130
+    failed = [m for m in manifests if m.get("status") != "done"]
+    for notebook in notebooks:
+        for name, path in grid.merge(args.preset, notebook.stem).items():
+            print(f"merged {name}: {path}")
+    for manifest in failed:
+        run = next(r for r in runs if r.key == manifest.get("key"))
+        print(f"FAILED {run.label()}: {manifest.get('error')}\n  folder: {run.folder}\n"
+              f"  alone: {run.rerun_command()}", file=sys.stderr)
+    print(f"{len(manifests) - len(failed)} of {len(runs)} run(s) done, {len(failed)} failed; "
+          f"{time.perf_counter() - start:.1f} s wall time.")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -366,12 +366,6 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def cache_paths(kind: str, config: dict[str, Any]) -> tuple[Path, Path]:
     key = config_key(config)
     base = paths.cache_dir() / f"{kind}-{key}"
@@ -413,7 +407,7 @@ def save_cached(kind: str, config: dict[str, Any], obj: Any) -> Path:
     except BaseException:  # a full disk, or Ctrl-C: leave no half-written file behind
         tmp.unlink(missing_ok=True)
         raise
-    _atomic_write_text(sidecar, json.dumps(meta, indent=2, sort_keys=True))
+    paths.atomic_write_text(sidecar, json.dumps(meta, indent=2, sort_keys=True))
     return blob
 
 
