@@ -19,11 +19,14 @@ def test_presets_are_complete_and_overridable():
     assert (cpu.model, cpu.train.epochs, cpu.seed, cpu.dataset) == ("allcnn", 2, 3, "fashion_mnist")
     assert config.get_preset("cpu").train.epochs != 2, "overrides never leak into the preset"
     assert len(config.get_preset("paper").seeds) == 5
+    gpu = config.get_preset("gpu")  # the papers' regime: the whole training set, ResNet-18
+    assert (gpu.dataset, gpu.model, gpu.train_subset, gpu.train.augment) == (
+        "fashion_mnist", "resnet18", None, "none")
 
 
 def test_unknown_preset_names_the_choices():
-    with pytest.raises(ValueError, match="smoke, cpu, paper"):
-        config.get_preset("gpu")
+    with pytest.raises(ValueError, match="smoke, cpu, gpu, paper"):
+        config.get_preset("tpu")
 
 
 def test_smoke_figures_stay_out_of_committed_folder(runs_dir):

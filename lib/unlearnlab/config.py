@@ -6,6 +6,9 @@
   the three-seed leaderboard included, within 20 minutes on two CPU cores; what ``make
   reproduce`` runs. The subset makes one training run about 4 s instead of 34 s, which
   matters where notebooks retrain once per class and per seed.
+- ``gpu``: the papers' regime on data present offline: ResNet-18 on all 60,000
+  Fashion-MNIST training images, trained until it memorises; for one GPU
+  (``make reproduce PRESET=gpu``). Not yet run on a GPU by this project (README).
 - ``paper``: the papers' own settings (CIFAR-10, ResNet-18, 5 seeds), for a GPU.
   Each notebook may swap in its paper's dataset and model (P1: CIFAR-100, ResNet-50).
 
@@ -23,7 +26,7 @@ from .models import list_models
 from .training import TrainConfig
 from .validation import check_int
 
-PRESET_NAMES = ("smoke", "cpu", "paper")
+PRESET_NAMES = ("smoke", "cpu", "gpu", "paper")
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,26 @@ _PRESETS: dict[str, Preset] = {
             # SalUn's 10 RL epochs over D_f + D_r take 30 s a run here (9 runs in the
             # leaderboard); 2 epochs keep the cpu reproduction within its budget
             "salun": {"epochs": 2},
+        },
+    ),
+    "gpu": Preset(
+        name="gpu",
+        dataset="fashion_mnist",
+        model="resnet18",
+        # Sized, not yet measured: an H100 ran ResNet-18 on all 60,000 Fashion-MNIST images
+        # for 15 epochs to train 99.98 % / test 94.0 % (issue 9), and the library's loop
+        # reached about 12,000 img/s at batch 128 there, several times more at batch 512.
+        # Batch 512 (lr scaled linearly from 0.1 at 256) and 12 epochs put one training
+        # run near 20-30 s, so the about 25 originals and retrains of all notebooks stay
+        # well inside the 20-minute budget. No augmentation: the papers' regime is a model
+        # that memorises its training set (train accuracy >= 99.5 %).
+        train=TrainConfig(epochs=12, batch_size=512, lr=0.2, weight_decay=5e-4,
+                          warmup_epochs=1),
+        seeds=(0, 1, 2),
+        forget_class=0,
+        methods={
+            "finetune": {"epochs": 5, "lr": 0.02},
+            "neggrad": {"epochs": 2, "lr": 1e-4},
         },
     ),
     "paper": Preset(
