@@ -144,3 +144,56 @@ def test_the_step_cap_is_counted_in_passes_over_the_adversarial_set(original, in
     assert not result.record["goal_met"] and result.record["steps"] == result.record["step_cap"]
     plain = methods.run_method("l2ul", original.model, request, **{**kw, "use_adversarial": False})
     assert plain.record["step_cap"] == 3 * -(-8 // FAST.get("forget_batch", 32))
+
+
+def test_reference_schedule_walks_the_adversarial_set_in_order_with_forget_batches_cycled():
+    from unlearnlab.methods.l2ul import batch_schedule
+
+    schedule = batch_schedule(5, 7, 2, 3, generator=torch.Generator(), sequential=True)
+    pairs = [next(schedule) for _ in range(4)]
+    assert [a.tolist() for _, a in pairs] == [[0, 1, 2], [3, 4, 5], [6], [0, 1, 2]]
+    assert [f.tolist() for f, _ in pairs] == [[0, 1], [2, 3], [4], [0, 1]]
+    no_adv = batch_schedule(5, 0, 2, 3, generator=torch.Generator(), sequential=True)
+    assert [(f.tolist(), a) for f, a in (next(no_adv) for _ in range(4))] == [
+        ([0, 1], None), ([2, 3], None), ([4], None), ([0, 1], None)]
+
+
+def test_our_schedule_draws_at_random_with_the_seeded_generator():
+    from unlearnlab.methods.l2ul import batch_schedule
+
+    draws = [batch_schedule(20, 50, 4, 8, generator=torch.Generator().manual_seed(3), sequential=False)
+             for _ in range(2)]
+    first, second = ([next(d) for _ in range(3)] for d in draws)
+    for (f1, a1), (f2, a2) in zip(first, second, strict=True):
+        assert torch.equal(f1, f2) and torch.equal(a1, a2) and len(f1) == 4 and len(a1) == 8
+
+
+def test_mas_on_batch_means_is_the_reference_variant():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
+    x = torch.randn(8, 1, 2, 2)
+    per_sample = mas_importance(model, x)
+    batched = mas_importance(model, x, batch_size=4)
+    one, one_batched = mas_importance(model, x[:1]), mas_importance(model, x[:1], batch_size=1)
+    assert all(torch.allclose(one[n], one_batched[n]) for n in one)
+    for name in per_sample:
+        assert 0 <= batched[name].min() and batched[name].max() <= 1
+    assert not all(torch.allclose(per_sample[n], batched[n]) for n in per_sample), \
+        "gradients of batch means are not means of per-sample gradient magnitudes"
+
+
+def test_reference_loop_moves_batchnorm_statistics_and_ours_does_not(original, instance_request):
+    def running_means(model):
+        return [m.running_mean.clone() for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+
+    before = running_means(original.model)
+    assert before, "the smoke model has BatchNorm"
+    moved = {}
+    for reference in (False, True):
+        request = instance_request(k=8)
+        model = methods.get_method("l2ul").fn(copy.deepcopy(original.model), request,
+                                             **{**FAST, "max_steps": 5}, reference_loop=reference)
+        assert request.report["reference_loop"] is reference and request.report["steps"] >= 1
+        assert not model.training
+        moved[reference] = any(not torch.equal(a, b) for a, b in zip(before, running_means(model), strict=True))
+    assert moved == {False: False, True: True}

@@ -32,6 +32,13 @@ Reference-code bugs not copied: unlearning runs with BatchNorm in *eval* mode he
 reference trains in train mode, so running statistics drift towards the forget
 batches); random targets never equal the true label; targets are drawn from all the
 dataset's classes.
+
+``reference_loop=True`` reproduces the reference's loop instead, so both can be run on
+the same model: BatchNorm in train mode during the update steps (the stop check runs in
+eval mode), fixed sequential batches (each pass walks the adversarial set in order,
+zipped with D_f's batches cycled in order, as ``zip(adv_loader, cycle(forget_loader))``),
+and MAS computed on batch means (the gradient of the batch's mean logit norm, one
+backward per batch of ``forget_batch``) rather than per sample.
 """
 
 from __future__ import annotations
@@ -144,22 +151,49 @@ def adversarial_examples(
     return torch.cat(out), targets, source
 
 
-def mas_importance(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
+def mas_importance(model: nn.Module, x: torch.Tensor, *,
+                   batch_size: int | None = None) -> dict[str, torch.Tensor]:
     """MAS importance on ``x`` (normalised inputs): mean |gradient of the L2 norm of the
-    logits| per parameter, min-max normalised to [0, 1] per tensor."""
+    logits| per parameter, min-max normalised to [0, 1] per tensor. Per sample by
+    default (Aljundi et al. 2018); ``batch_size`` takes the gradient of each batch's
+    mean logit norm instead, as the reference code does (signs can cancel inside a
+    batch, so it is not the same number)."""
     importance = {name: torch.zeros_like(p) for name, p in model.named_parameters()}
     model.eval()
-    for i in range(len(x)):
+    size = batch_size or 1
+    chunks = [x[i:i + size] for i in range(0, len(x), size)]
+    for chunk in chunks:
         model.zero_grad(set_to_none=True)
-        model(x[i:i + 1]).norm(2).backward()
+        model(chunk).norm(2, dim=1).mean().backward()
         for name, p in model.named_parameters():
             if p.grad is not None:
-                importance[name] += p.grad.abs() / len(x)
+                importance[name] += p.grad.abs() / len(chunks)
     model.zero_grad(set_to_none=True)
     for name, value in importance.items():
         low, high = value.min(), value.max()
         importance[name] = (value - low) / (high - low) if high > low else torch.zeros_like(value)
     return importance
+
+
+def batch_schedule(k: int, n_adv: int, forget_batch: int, adv_batch: int, *,
+                   generator: torch.Generator, sequential: bool):
+    """Endless (forget indices, adversarial indices or None) pairs. Ours: both drawn at
+    random with replacement each step. ``sequential``: the reference's loaders, each
+    pass over the adversarial set in order, zipped with D_f's batches cycled in order."""
+    if not sequential:
+        while True:
+            f_idx = torch.randint(k, (min(forget_batch, k),), generator=generator)
+            a_idx = (torch.randint(n_adv, (min(adv_batch, n_adv),), generator=generator)
+                     if n_adv else None)
+            yield f_idx, a_idx
+    forget_batches = [torch.arange(i, min(i + forget_batch, k)) for i in range(0, k, forget_batch)]
+    adv_batches = ([torch.arange(i, min(i + adv_batch, n_adv)) for i in range(0, n_adv, adv_batch)]
+                   if n_adv else [None] * len(forget_batches))
+    step = 0
+    while True:
+        for a_idx in adv_batches:
+            yield forget_batches[step % len(forget_batches)], a_idx
+            step += 1
 
 
 def forget_goal_met(model: nn.Module, x: torch.Tensor, labels: torch.Tensor,
@@ -192,6 +226,7 @@ def l2ul(
     adv_batch: int = 256,
     max_passes: int = 1000,
     max_steps: int | None = None,
+    reference_loop: bool = False,
 ) -> nn.Module:
     """L2UL (Cha et al. 2024): forget loss + adversarial examples + MAS importance.
 
@@ -202,7 +237,8 @@ def l2ul(
     Defaults are the CIFAR-10 reference: 20 PGD examples per image, L2 radius 4.0 in
     [0, 1] pixel space, step 0.1, 100 iterations; lambda 1; SGD lr 1e-3; at most
     ``max_passes`` = 1,000 passes over the adversarial set (``max_steps`` caps the
-    steps directly instead).
+    steps directly instead). ``reference_loop=True``: the reference's loop (BatchNorm in
+    train mode, sequential batches, MAS on batch means; module docstring).
     Reports ``steps`` (update steps until the goal held), ``step_cap``, ``goal_met``,
     the attack's ``adv_hit_rate`` and the seconds spent on the attack and on importance.
     """
@@ -238,7 +274,7 @@ def l2ul(
     penalty_weights = None
     if use_importance:
         start = time.perf_counter()
-        importance = mas_importance(model, x)
+        importance = mas_importance(model, x, batch_size=forget_batch if reference_loop else None)
         penalty_weights = {name: 1.0 - value for name, value in importance.items()}
         report["importance_time_s"] = time.perf_counter() - start
     anchor = {name: p.detach().clone() for name, p in model.named_parameters()}
@@ -247,9 +283,13 @@ def l2ul(
     per_pass = -(-len(adv_x) // adv_batch) if use_adversarial else -(-len(x) // forget_batch)
     step_cap = max_steps if max_steps is not None else max_passes * per_pass
     steps = 0
+    schedule = batch_schedule(len(x), len(adv_x) if use_adversarial else 0, forget_batch, adv_batch,
+                              generator=gen, sequential=reference_loop)
     goal_met = forget_goal_met(model, x, labels, goal, targets)
     while not goal_met and steps < step_cap:
-        f_idx = torch.randint(len(x), (min(forget_batch, len(x)),), generator=gen)
+        f_idx, a_idx = next(schedule)
+        if reference_loop:
+            model.train()  # the reference's BatchNorm: batch statistics, running stats move
         logits = model(x[f_idx])
         if goal == "misclassify":
             forget_loss = -F.cross_entropy(logits, labels[f_idx])
@@ -257,7 +297,6 @@ def l2ul(
             forget_loss = F.cross_entropy(logits, targets[f_idx])
         n_forget, loss = len(f_idx), None
         if use_adversarial:
-            a_idx = torch.randint(len(adv_x), (min(adv_batch, len(adv_x)),), generator=gen)
             adv_loss = F.cross_entropy(model(adv_x[a_idx]), adv_targets[a_idx])
             loss = (n_forget * forget_loss + len(a_idx) * adv_loss) / (n_forget + len(a_idx))
         else:
@@ -270,7 +309,8 @@ def l2ul(
         loss.backward()
         optimizer.step()
         steps += 1
+        model.eval()
         goal_met = forget_goal_met(model, x, labels, goal, targets)
-    report.update(steps=steps, step_cap=step_cap, goal_met=goal_met)
+    report.update(steps=steps, step_cap=step_cap, goal_met=goal_met, reference_loop=reference_loop)
     request.report.update(report)
     return model.eval()
