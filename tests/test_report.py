@@ -80,3 +80,30 @@ def test_the_methods_document_is_generated_from_the_current_code():
     assert "Cha et al." in text and "arXiv 2111.08947" in text, "the papers are cited"
     assert report.METHODS_DOC.read_text() == text, \
         "docs/methods.md is stale: run `python -m unlearnlab.report --methods`"
+
+
+def test_verdicts_over_seeds_agree_only_when_every_seed_does(runs_dir):
+    from unlearnlab import grid
+
+    outcomes = {0: ("HOLDS", "DOES NOT HOLD"), 1: ("HOLDS", "HOLDS"), 2: ("HOLDS", "UNTESTED")}
+    for seed, (first, second) in outcomes.items():
+        run = grid.GridRun(paths.NOTEBOOKS_DIR / "07-seeded.ipynb", "seeded", {"SEED": seed}, runs_dir)
+        run.folder.mkdir(parents=True)
+        _executed(run.folder / "07-seeded.ipynb", 1.0,
+                  f"[{first}] Forgetting is fast\n    seed {seed}\n[{second}] Keeps the rest\n    x\n")
+        grid.write_manifest(run.folder, {"notebook": run.name, "preset": "seeded", "status": "done",
+                                         "parameters": run.parameters, "executed": "07-seeded.ipynb"})
+    other = grid.GridRun(paths.NOTEBOOKS_DIR / "07-seeded.ipynb", "seeded", {"SEED": 0, "K": 5}, runs_dir)
+    other.folder.mkdir(parents=True)  # a hyperparameter grid's run: not a seed of the notebook
+    _executed(other.folder / "07-seeded.ipynb", 1.0, "[DOES NOT HOLD] Forgetting is fast\n")
+    grid.write_manifest(other.folder, {"notebook": other.name, "status": "done",
+                                       "parameters": other.parameters, "executed": "07-seeded.ipynb"})
+
+    found = report.seed_verdicts("seeded")
+    assert found == {"07-seeded": {"Forgetting is fast": {0: "HOLDS", 1: "HOLDS", 2: "HOLDS"},
+                                   "Keeps the rest": {0: "DOES NOT HOLD", 1: "HOLDS", 2: "UNTESTED"}}}
+    text = report.seeds_markdown("seeded")
+    assert "- [HOLDS in all 3 seeds] Forgetting is fast — seed 0: HOLDS; seed 1: HOLDS" in text
+    assert "- [MIXED: DOES NOT HOLD in 1, HOLDS in 1, UNTESTED in 1 of 3 seeds] Keeps the rest" in text
+    assert report.agreement({0: "HOLDS", 1: "HOLDS"}) == "TOO FEW SEEDS (2 of 3)"
+    assert report.seeds_markdown("nothing-here") is None

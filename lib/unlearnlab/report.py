@@ -60,6 +60,63 @@ def read_notebook(path: Path) -> NotebookReport:
     return report
 
 
+#: Seeds a claim must be tested on before its verdict over seeds is given (issue 10).
+MIN_SEEDS = 3
+
+
+def seed_verdicts(preset: str, runs_root: Path | None = None) -> dict[str, dict[str, dict[int, str]]]:
+    """``{notebook: {claim: {seed: verdict}}}`` from the finished grid runs of a seed grid
+    (``python -m unlearnlab.run --grid SEED=0,1,2``): runs whose only parameter is SEED,
+    each read from its executed notebook."""
+    from .grid import finished_runs
+
+    base = (runs_root or paths.runs_dir()) / preset
+    found: dict[str, dict[str, dict[int, str]]] = {}
+    for folder in sorted(p for p in base.glob("[0-9][0-9]-*") if p.is_dir()):
+        for manifest in finished_runs(preset, folder.name, runs_root):
+            if set(manifest["parameters"]) != {"SEED"}:
+                continue  # another grid (hyperparameters): not the notebook's own verdicts
+            executed = manifest["folder"] / manifest.get("executed", f"{folder.name}.ipynb")
+            if not executed.is_file():
+                continue
+            for line in read_notebook(executed).verdicts:
+                verdict, claim = VERDICT.match(line).group(1), line.split("] ", 1)[1].split(" — ")[0]
+                found.setdefault(folder.name, {}).setdefault(claim, {})[manifest["parameters"]["SEED"]] = verdict
+    return found
+
+
+def agreement(per_seed: dict[int, str], min_seeds: int = MIN_SEEDS) -> str:
+    """One verdict over seeds: HOLDS or DOES NOT HOLD only when every seed (at least
+    ``min_seeds``) says so; MIXED names how many agree; fewer seeds: TOO FEW SEEDS."""
+    seeds, verdicts = sorted(per_seed), [per_seed[s] for s in sorted(per_seed)]
+    if len(seeds) < min_seeds:
+        return f"TOO FEW SEEDS ({len(seeds)} of {min_seeds})"
+    if len(set(verdicts)) == 1:
+        return f"{verdicts[0]} in all {len(seeds)} seeds"
+    counts = ", ".join(f"{v} in {verdicts.count(v)}" for v in dict.fromkeys(verdicts))
+    return f"MIXED: {counts} of {len(seeds)} seeds"
+
+
+def seeds_markdown(preset: str, runs_root: Path | None = None) -> str | None:
+    """The ``Verdicts over seeds`` section of RESULTS.md, or None without a seed grid."""
+    found = seed_verdicts(preset, runs_root)
+    if not found:
+        return None
+    parts = ["## Verdicts over seeds\n",
+             f"From the seed grids in `runs/{preset}/<notebook>/` (`make seeds`): each notebook "
+             "run once per seed, a different original model and forget draw each. A claim "
+             "holds only when it holds in every seed. Mean ± std of every column: "
+             f"`runs/{preset}/<notebook>/merged/<table>-over-seeds.csv`.\n"]
+    for notebook, claims in found.items():
+        seeds = sorted({s for per_seed in claims.values() for s in per_seed})
+        parts.append(f"### {notebook} (seeds {', '.join(map(str, seeds))})\n")
+        for claim, per_seed in claims.items():
+            detail = "; ".join(f"seed {s}: {v}" for s, v in sorted(per_seed.items()))
+            parts.append(f"- [{agreement(per_seed)}] {claim} — {detail}")
+        parts.append("")
+    return "\n".join(parts)
+
+
 def leaderboard_markdown(ranked: pd.DataFrame) -> str:
     """The ranked leaderboard as one Markdown table per scenario (mean ± std over seeds)."""
     from .experiment import leaderboard_lines
@@ -113,6 +170,9 @@ def results_markdown(preset: str) -> tuple[str, str]:
             body.append("Verdicts:\n\n" + "\n".join(f"- {v}" for v in report.verdicts) + "\n")
         for text in report.checked:
             body.append("```text\n" + text + "\n```\n")
+    over_seeds = seeds_markdown(preset)
+    if over_seeds:
+        body.append(over_seeds)
     return "\n".join(body), headline
 
 
