@@ -150,3 +150,17 @@ def test_per_class_accuracy():
                                        ["a", "b", "c", "d"])
     assert table["accuracy"].tolist()[:3] == [1.0, 1.0, 0.5] and math.isnan(table["accuracy"][3])
     assert table["n"].tolist() == [1, 1, 2, 0]
+
+
+def test_a_diverging_models_huge_logits_are_scored_not_crashed_on(smoke, digits, class_split, original):
+    """Finite logits of 1e30 and more (a model on its way to NaN) made log-softmax -inf and
+    the attacks' features NaN, and scikit-learn refused them (notebook 03, seed 1, cpu)."""
+    evaluation = experiment.make_evaluation(smoke, digits, class_split)
+    logits = evaluation.logits(original.model)
+    huge = {name: v * 1e36 for name, v in logits.items()}
+    assert torch.isfinite(huge["forget"]).all()
+    row = evaluation.evaluate(logits=huge)
+    attacks = ("mia_entropy_lr_member", "mia_svc_nonmember", "mia_loss_lr_acc")
+    assert all(math.isfinite(row[c]) for c in attacks)
+    assert row["nonfinite_outputs"] == 0.0
+    assert row["acc_forget"] == evaluation.evaluate(logits=logits)["acc_forget"], "argmax kept"

@@ -6,7 +6,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .training import as_input
+from .training import as_input, model_device
 
 
 def stage_of(module_name: str) -> str:
@@ -110,7 +110,7 @@ def stage_features(model: nn.Module, x: torch.Tensor, stages: list[str] | None =
         for n in names]
     try:
         with torch.no_grad():
-            model.eval()(x)
+            model.eval()(x.to(model_device(model)))
     finally:
         for h in hooks:
             h.remove()
@@ -124,7 +124,7 @@ def stagewise_cka(model_a: nn.Module, model_b: nn.Module, x: torch.Tensor, norma
     A trailing batch of fewer than 4 images is skipped."""
     scores: dict[str, MinibatchCKA] = {}
     for start in range(0, len(x) - 3, batch_size):
-        xb = as_input(normalize(x[start:start + batch_size]))
+        xb = as_input(normalize(x[start:start + batch_size].to(model_device(model_a))))
         fa, fb = stage_features(model_a, xb, stages), stage_features(model_b, xb, stages)
         for name in fa:
             scores.setdefault(name, MinibatchCKA()).update(fa[name], fb[name])

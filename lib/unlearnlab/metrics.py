@@ -74,6 +74,13 @@ def entropy(logits: torch.Tensor) -> torch.Tensor:
     return -(logp.exp() * logp).sum(1)
 
 
+def _scaled_down(logits: torch.Tensor, limit: float = 1e4) -> torch.Tensor:
+    """Each row divided by max(1, its largest |logit| / ``limit``)."""
+    if logits.dim() != 2 or logits.numel() == 0:
+        return logits
+    return logits / (logits.abs().amax(1, keepdim=True) / limit).clamp(min=1.0)
+
+
 def true_class_confidence(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return F.softmax(logits.float(), dim=1).gather(1, labels[:, None]).squeeze(1)
 
@@ -232,10 +239,15 @@ class Evaluation:
     @staticmethod
     def _finite(logits: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], float]:
         """A diverged model (e.g. NegGrad at too high a rate) outputs NaN/inf: score its
-        outputs as uninformative (NaN -> 0) and report the fraction that was non-finite."""
+        outputs as uninformative (NaN -> 0) and report the fraction that was non-finite.
+        Rows whose largest |logit| exceeds 1e4 are also scaled down to it (the ranking,
+        so the prediction, is kept): a diverging model's finite logits of 1e30 and more
+        make log-softmax -inf and every attack's features NaN (measured: notebook 03,
+        seed 1, cpu preset). Healthy logits are far inside that range."""
         total = sum(v.numel() for v in logits.values())
         bad = sum(int((~torch.isfinite(v)).sum()) for v in logits.values())
-        clean = {k: torch.nan_to_num(v, nan=0.0, posinf=1e4, neginf=-1e4) for k, v in logits.items()}
+        clean = {k: _scaled_down(torch.nan_to_num(v, nan=0.0, posinf=1e4, neginf=-1e4))
+                 for k, v in logits.items()}
         return clean, bad / max(total, 1)
 
     def set_reference(self, retrain_logits: dict[str, torch.Tensor]) -> None:

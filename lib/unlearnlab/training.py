@@ -60,6 +60,13 @@ def uses_channels_last(device: torch.device) -> bool:
     return device.type in ("cpu", "cuda")
 
 
+def model_device(model: nn.Module) -> torch.device:
+    """Where a model's parameters are (the CPU for a model without any). The library's
+    rule: a function given a model and tensors computes on the model's device, moves the
+    tensors it was given there, and returns what tables and plots read on the CPU."""
+    return next((p.device for p in model.parameters()), torch.device("cpu"))
+
+
 def prepare_model(model: nn.Module, device: torch.device) -> nn.Module:
     """Move a model to ``device`` in the layout its batches will use."""
     if uses_channels_last(device):

@@ -49,7 +49,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..training import as_input, prepare_model
+from ..training import as_input, model_device, prepare_model
 from .base import UnlearningRequest, register
 
 GOALS = ("misclassify", "relabel")
@@ -138,7 +138,9 @@ def adversarial_examples(
     """Targeted L2 PGD examples (:func:`targeted_l2_pgd`): ``per_sample`` per image, each
     towards a random wrong class. ``images`` are [0, 1] pixels; ``radius`` and
     ``step_size`` are L2 lengths in that space, used as given. Returns (examples,
-    targets, source index)."""
+    targets, source index), on the device ``images`` came from."""
+    home = images.device
+    images, labels = images.to(model_device(model)), labels.to(model_device(model))
     gen = torch.Generator().manual_seed(seed)
     source = torch.arange(len(images)).repeat_interleave(per_sample)
     targets = random_wrong_labels(labels[source].cpu(), num_classes, generator=gen).to(images.device)
@@ -148,7 +150,7 @@ def adversarial_examples(
         idx = slice(start, start + batch_size)
         out.append(targeted_l2_pgd(attacked, images[source[idx]], targets[idx], radius=radius,
                                    step_size=step_size, steps=steps, generator=gen))
-    return torch.cat(out), targets, source
+    return torch.cat(out).to(home), targets.to(home), source
 
 
 def mas_importance(model: nn.Module, x: torch.Tensor, *,
@@ -160,6 +162,7 @@ def mas_importance(model: nn.Module, x: torch.Tensor, *,
     batch, so it is not the same number)."""
     importance = {name: torch.zeros_like(p) for name, p in model.named_parameters()}
     model.eval()
+    x = x.to(model_device(model))
     size = batch_size or 1
     chunks = [x[i:i + size] for i in range(0, len(x), size)]
     for chunk in chunks:
@@ -198,8 +201,11 @@ def batch_schedule(k: int, n_adv: int, forget_batch: int, adv_batch: int, *,
 
 def forget_goal_met(model: nn.Module, x: torch.Tensor, labels: torch.Tensor,
                     goal: str, targets: torch.Tensor | None) -> bool:
+    device = model_device(model)
+    labels = labels.to(device)
+    targets = targets.to(device) if targets is not None else None
     with torch.no_grad():
-        predicted = model(x).argmax(1)
+        predicted = model(x.to(device)).argmax(1)
     if goal == "misclassify":
         return bool((predicted != labels).all())
     return bool((predicted == targets).all())

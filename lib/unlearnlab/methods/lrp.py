@@ -39,6 +39,7 @@ from captum.attr._core.lrp import SUPPORTED_LAYERS_WITH_RULES, SUPPORTED_NON_LIN
 from captum.attr._utils.lrp_rules import Alpha1_Beta0_Rule, EpsilonRule, GammaRule, IdentityRule
 from torch import nn
 
+from ..training import model_device
 from .base import UnlearningRequest, register
 
 RULES = {"epsilon": EpsilonRule, "gamma": GammaRule, "alpha1beta0": Alpha1_Beta0_Rule,
@@ -96,7 +97,7 @@ def check_lrp_compatible(model: nn.Module, x: torch.Tensor) -> None:
                 lambda mod, inp, out, name=name: calls.__setitem__(name, calls.get(name, 0) + 1)))
     try:
         with torch.no_grad():
-            model(x[:1])
+            model(x[:1].to(model_device(model)))
     finally:
         for hook in hooks:
             hook.remove()
@@ -141,6 +142,7 @@ def unit_relevance(model: nn.Module, x: torch.Tensor, layer: str = "fc", *,
     """
     probe = _probe(model, rules)
     module = dict(probe.named_modules())[layer]
+    x = x.to(model_device(probe))
     with torch.no_grad():
         target = probe(x).argmax(1)
     relevance = LayerLRP(probe, module).attribute(
@@ -148,16 +150,18 @@ def unit_relevance(model: nn.Module, x: torch.Tensor, layer: str = "fc", *,
     if isinstance(relevance, tuple):
         relevance = relevance[0]
     relevance = relevance.detach()
-    return relevance.sum(dim=(2, 3)) if relevance.dim() == 4 else relevance
+    return (relevance.sum(dim=(2, 3)) if relevance.dim() == 4 else relevance).cpu()
 
 
 def input_relevance(model: nn.Module, x: torch.Tensor, *,
                     rules: dict[str, str] | None = None) -> torch.Tensor:
-    """LRP relevance of every input pixel for each sample's predicted class (heatmaps)."""
+    """LRP relevance of every input pixel for each sample's predicted class (heatmaps),
+    on the CPU."""
     probe = _probe(model, rules)
+    x = x.to(model_device(probe))
     with torch.no_grad():
         target = probe(x).argmax(1)
-    return LRP(probe).attribute(x.clone().requires_grad_(), target=target).detach()
+    return LRP(probe).attribute(x.clone().requires_grad_(), target=target).detach().cpu()
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models import reinitialize, submodules
-from ..training import as_input, predict, prepare_model, train_constant
+from ..training import as_input, model_device, predict, prepare_model, train_constant
 from .base import UnlearningRequest, register
 
 TARGETS = ("random", "second_best", "unknown")
@@ -158,11 +158,12 @@ def importance_on(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_s
     """First-order importance of each weight for the loss on (x, y): |w * dL/dw|."""
     weights = prunable_weights(model)
     grads = {n: torch.zeros_like(w) for n, w in weights.items()}
+    device = model_device(model)
     model.eval()
     for start in range(0, len(y), batch_size):
         model.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(as_input(x[start:start + batch_size])), y[start:start + batch_size],
-                               reduction="sum")
+        xb, yb = x[start:start + batch_size].to(device), y[start:start + batch_size].to(device)
+        loss = F.cross_entropy(model(as_input(xb)), yb, reduction="sum")
         loss.backward()
         for n, w in weights.items():
             grads[n] += w.grad.detach()
