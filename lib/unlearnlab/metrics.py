@@ -41,7 +41,7 @@ from torch import nn
 
 from . import paths
 from .data import Dataset, ForgetSplit, stratified_subset
-from .training import predict
+from .training import model_device, predict
 
 MIA_MAX_PER_SIDE = 1000  # samples per side of an attack (SVC is quadratic in n)
 
@@ -312,7 +312,7 @@ class Evaluation:
         check_x, check_y = xf[pf[n:n + 1000]], yf[pf[n:n + 1000]]
         if len(check_y) == 0:
             raise ValueError(f"D_f has {len(yf)} samples: too few to relearn on {n} and check the rest")
-        device = self.device or next(model.parameters()).device
+        device = self.device or model_device(model)
         learner = copy.deepcopy(model).to(device)
         optimizer = torch.optim.SGD(learner.parameters(), lr=lr, momentum=0.9)
         check = self.dataset.normalize(check_x.to(device))

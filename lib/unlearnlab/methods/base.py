@@ -22,7 +22,7 @@ from torch import nn
 
 from ..data import Dataset, ForgetSplit
 from ..models import submodules
-from ..training import TrainConfig, default_device
+from ..training import TrainConfig, default_device, model_device
 from ..validation import check_hyperparameter
 
 #: What a method may declare in ``needs``.
@@ -310,7 +310,7 @@ def run_method(
 def check_model_fits(model: nn.Module, request: UnlearningRequest) -> None:
     """Before a method runs: one forward pass of two of the request's images works and
     gives one output per class of the request's dataset."""
-    device = next(model.parameters()).device
+    device = model_device(model)
     probe = torch.zeros((2, *request.input_shape), device=device)
     was_training = model.training
     model.eval()

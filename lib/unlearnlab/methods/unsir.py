@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..training import as_input, train_constant
+from ..training import as_input, model_device, train_constant
 from .base import UnlearningRequest, register
 
 PHASES = ("impair", "impair+repair")
@@ -45,7 +45,7 @@ def error_maximizing_noise(
     """Learn a noise batch that maximises the model's error on ``forget_class``
     (UNSIR step 1). The model's parameters are not changed; with
     ``batchnorm_train=False`` (the paper's intent) neither are its BatchNorm statistics."""
-    device = device or next(model.parameters()).device
+    device = device or model_device(model)
     gen = torch.Generator().manual_seed(seed)
     noise = as_input(torch.randn((batch, *input_shape), generator=gen).to(device)).requires_grad_()
     target = torch.full((batch,), forget_class, dtype=torch.long, device=device)
