@@ -11,7 +11,7 @@ PRESET ?= cpu
 # 1 here: on this 2-core VM two single-thread workers were no faster than one (README)
 JOBS ?= 1
 
-.PHONY: setup git-filter data reproduce seeds report fingerprint test lab strip clean
+.PHONY: setup git-filter data reproduce seeds tune report fingerprint test lab strip clean
 
 setup: $(STAMP)
 
@@ -66,6 +66,14 @@ SEEDS ?= 0,1,2
 seeds: data
 	$(PY) -m unlearnlab.run --preset $(PRESET) 01 02 03 04 --grid SEED=$(SEEDS) --jobs $(JOBS)
 	$(MAKE) report PRESET=$(PRESET)
+
+# Equal-budget tuning: every method gets TRIALS optuna trials per leaderboard scenario on
+# validation requests disjoint from the reported ones; writes tuning/<preset>.json, which
+# notebook 05 reads for its "(tuned)" rows. Not part of `make reproduce` (README: time);
+# finished trials are kept in runs/cache/tuning/ and a re-run resumes.
+TRIALS ?= 10
+tune: data
+	$(PY) -m unlearnlab.tuning --preset $(PRESET) --trials $(TRIALS)
 
 # RESULTS.md and the README's headline, written from runs/<preset>/ (never typed)
 report: $(STAMP)

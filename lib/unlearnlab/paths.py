@@ -51,6 +51,15 @@ def results_path(notebook: str, preset: str) -> Path:
     return folder / "results" / f"{notebook}.csv"
 
 
+def tuned_path(preset: str) -> Path:
+    """The tuned hyperparameters of a preset (:mod:`unlearnlab.tuning`): committed
+    ``tuning/<preset>.json``, except ``smoke``'s, which lives in ``runs/smoke/`` so that
+    tests never touch committed files."""
+    if preset == "smoke":
+        return preset_dir(preset) / "tuned.json"
+    return REPO_ROOT / "tuning" / f"{preset}.json"
+
+
 def figures_dir(notebook: str, preset: str) -> Path:
     """Where a notebook's figures go.
 
