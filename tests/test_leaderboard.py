@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
@@ -80,8 +81,6 @@ def test_error_bars_of_accuracies_stay_within_zero_and_one():
 
 
 def test_method_lines_keep_colours_by_name_dash_variants_and_dodge_equal_lines():
-    import matplotlib.pyplot as plt
-
     table = pd.DataFrame({"method": ["unsir", "unsir", "unsir (no noise)", "unsir (no noise)"],
                           "x": [1, 2, 1, 2], "y": [0.0, 0.0, 0.0, 0.0]})
     fig, ax = plt.subplots()
@@ -126,3 +125,33 @@ def test_a_registered_method_gets_its_row_on_every_scenario(smoke, user_method):
     assert set(ranked.method) == {"retrain", user_method, "unsir"}
     retrain = table[(table.method == "retrain") & (table.scenario != "16 instances")]
     assert (retrain.acc_forget == 0).all()
+
+
+def test_tuned_settings_get_their_own_rows_and_arrows(smoke):
+    calls = []
+
+    @methods.register("_recorder")
+    def recorder(model, request, *, epochs: int = 1):
+        calls.append(epochs)
+        return model
+
+    try:
+        table = experiment.leaderboard(
+            smoke, [0], methods=["_recorder"], k=16,
+            tuned={"one class": {"_recorder": {"epochs": 7}, "unsir": {"impair_lr": 0.01}}})
+    finally:
+        methods.base._METHODS.pop("_recorder")
+    assert sorted(calls) == [1, 1, 1, 7]  # the defaults on every scenario, the tuned setting once
+    tuned = table[table.method == "_recorder (tuned)"]
+    assert list(tuned.scenario) == ["one class"] and tuned.avg_gap.notna().all()
+    assert not table.method.str.startswith("unsir").any()  # tuned, but not on this board
+    ranked = experiment.rank_methods(table)
+    effect = experiment.tuning_effect(ranked)
+    assert effect[["scenario", "method"]].values.tolist() == [["one class", "_recorder"]]
+    one = ranked[ranked.scenario == "one class"].set_index("method").avg_gap_mean
+    assert effect.change.iloc[0] == pytest.approx(one["_recorder (tuned)"] - one["_recorder"])
+    fig = plots.leaderboard_cost(ranked)
+    arrows = [a for ax in fig.axes for a in ax.texts if getattr(a, "arrow_patch", None) is not None]
+    assert len(arrows) == 1  # one default -> tuned arrow, on the one-class panel
+    assert any("tuned" in t.get_text() for t in fig.legends[0].get_texts())
+    plt.close(fig)

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from unlearnlab import config, data, experiment, methods, paths, tuning
+from unlearnlab import config, data, experiment, methods, models, paths, tuning
 
 
 @pytest.fixture(scope="module")
@@ -28,11 +28,13 @@ def test_spaces_name_real_hyperparameters_and_hold_every_presets_defaults():
         assert set(space) <= set(defaults), method
         for name in config.PRESET_NAMES:
             fixed = config.get_preset(name).method_kwargs(method)
-            inside = tuning.default_setting(method, fixed)
-            # every default that has a value (lrp_path's shares default to None: the
-            # reference's share of the model family) lies inside its range
-            valued = {k for k in space if {**defaults, **fixed}[k] is not None}
-            assert set(inside) == valued, (method, name, inside)
+            preset = config.get_preset(name)
+            model = models.create_model(preset.model, 10, 3 if "cifar" in preset.dataset else 1, 32)
+            inside = tuning.default_setting(method, fixed, model)
+            assert set(inside) == set(space), (method, name, inside)  # every default inside its range
+    # lrp_path's shares default to None: the reference's shares of the model's family
+    small = models.create_model("small_cnn", 10, 1, 28)
+    assert tuning.default_setting("lrp_path", {}, small) == {"k": 50 / 512, "n_keep": 80 / 512}
     assert "retrain" not in tuning.SPACES
     # a preset's longer default widens the range instead of falling outside it
     paper = tuning.search_space("finetune", config.get_preset("paper").method_kwargs("finetune"))
@@ -139,6 +141,9 @@ def test_tune_preset_writes_the_tuned_file_that_notebooks_read(runs, smoke, caps
     assert tuning.tuned_settings("smoke", "one class") == {"ssd": entry["params"]}
     assert tuning.tuned_settings("smoke", "3 classes") == {}
     assert "ssd: Avg. Gap" in capsys.readouterr().out
+    shown = tuning.summary("smoke")
+    assert shown[["scenario", "method", "trials"]].values.tolist() == [["one class", "ssd", 2]]
+    assert shown.tuned_gap.iloc[0] == entry["objective"] and shown.tuned.iloc[0].startswith("alpha=")
     with pytest.raises(ValueError, match="Unknown scenario"):
         tuning.tune_preset(preset, n_trials=1, scenarios=["two classes"])
 

@@ -300,12 +300,17 @@ def leaderboard_scenarios(dataset: Dataset, seed: int, *, n_classes: int = 3, k:
     }
 
 
+#: The label suffix of a method's row at its tuned hyperparameters.
+TUNED = " (tuned)"
+
+
 def leaderboard(
     preset: Preset,
     seeds: Sequence[int],
     *,
     methods: Sequence[str] | None = None,
     settings: dict[str, dict] | None = None,
+    tuned: dict[str, dict[str, dict]] | None = None,
     n_classes: int = 3,
     k: int = 128,
 ) -> pd.DataFrame:
@@ -317,7 +322,10 @@ def leaderboard(
     preset subsets the training set, the subset) and the forget draws; every method of a
     seed sees the same original and the same requests, and is compared with the retrain
     of the same request. ``settings`` overrides a method's keyword arguments (default:
-    the preset's). A method added with ``@register`` shows up here unasked.
+    the preset's). ``tuned`` maps a scenario to ``{method: hyperparameters}``
+    (:func:`unlearnlab.tuning.tuned_settings`): each such method gets a second row,
+    ``"<method> (tuned)"``, on that scenario. A method added with ``@register`` shows up
+    here unasked.
     """
     names = list(methods) if methods is not None else [m for m in list_methods() if m != "retrain"]
     tables = []
@@ -328,12 +336,30 @@ def leaderboard(
         for scenario, split in leaderboard_scenarios(dataset, seed, n_classes=n_classes, k=k).items():
             runs = {name: (name, (settings or {}).get(name, seeded.method_kwargs(name)))
                     for name in names if get_method(name).accepts(split)}
+            runs |= {f"{name}{TUNED}": (name, kwargs)
+                     for name, kwargs in (tuned or {}).get(scenario, {}).items() if name in runs}
             table, _ = compare_methods(original, make_request(seeded, dataset, split),
                                        make_evaluation(seeded, dataset, split), runs)
             table = metrics.add_avg_gap(table)
             tables.append(table.assign(seed=seed, scenario=scenario,
                                        collapsed=metrics.collapsed(table, dataset.num_classes)))
     return pd.concat(tables, ignore_index=True)
+
+
+def tuning_effect(ranked: pd.DataFrame) -> pd.DataFrame:
+    """Per scenario and tuned method of a :func:`rank_methods` table: Avg. Gap (mean over
+    seeds) and flag at the paper's defaults and at the tuned setting, and the change."""
+    board, rows = ranked.set_index(["scenario", "method"]), []
+    for (scenario, label), row in board.iterrows():
+        base = label.removesuffix(TUNED)
+        if label != base and (scenario, base) in board.index:
+            default = board.loc[(scenario, base)]
+            rows.append({"scenario": scenario, "method": base,
+                         "gap_default": default.avg_gap_mean, "gap_tuned": row.avg_gap_mean,
+                         "change": row.avg_gap_mean - default.avg_gap_mean,
+                         "flag_default": default.flag or "-", "flag_tuned": row.flag or "-"})
+    return pd.DataFrame(rows, columns=["scenario", "method", "gap_default", "gap_tuned", "change",
+                                       "flag_default", "flag_tuned"])
 
 
 #: What the leaderboard reports per method, as mean and spread over seeds.

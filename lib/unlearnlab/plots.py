@@ -304,7 +304,8 @@ def _scenario_axes(scenarios: Sequence[str], width: float = 4.4, height: float =
     return fig, axes[0]
 
 
-def _legend_outside(fig: plt.Figure, axes, *, note_collapsed: bool = False) -> None:
+def _legend_outside(fig: plt.Figure, axes, *, note_collapsed: bool = False,
+                    note_tuned: bool = False) -> None:
     """One legend entry per label across the panels, outside on the right."""
     from matplotlib.lines import Line2D
 
@@ -312,6 +313,9 @@ def _legend_outside(fig: plt.Figure, axes, *, note_collapsed: bool = False) -> N
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             handles.setdefault(label, handle)
+    if note_tuned:
+        handles["arrow: paper defaults ->\ntuned (black edge)"] = Line2D(
+            [], [], marker="o", ls="-", color="0.3", mec="black", mew=1.5)
     if note_collapsed:
         handles["hollow: collapsed in\nsome seed (not ranked)"] = Line2D(
             [], [], marker="o", ls="", mfc="none", mec="0.3", color="0.3")
@@ -323,6 +327,7 @@ def _point(ax, row, x: str, y: str, *, xerr: str | None = None, yerr: str | None
     """One method's mean with its spread (error bars never below 0), in its colour and
     marker; hollow when it collapsed in some seed."""
     color, retrain = method_color(row.method), row.method == "retrain"
+    tuned = row.method.endswith(TUNED)
 
     def err(column: str | None, mean: float):
         if column is None or pd.isna(row[column]):
@@ -331,23 +336,48 @@ def _point(ax, row, x: str, y: str, *, xerr: str | None = None, yerr: str | None
 
     ax.errorbar(row[x], row[y], xerr=err(xerr, row[x]), yerr=err(yerr, row[y]),
                 marker=method_marker(row.method), ls="", ms=15 if retrain else 8, color=color,
-                mfc="none" if row.flag else color, mew=1.5, elinewidth=1, capsize=2,
-                zorder=4 if retrain else 3, label=row.method)
+                mfc="none" if row.flag else color, mec="black" if tuned else color, mew=1.5,
+                elinewidth=1, capsize=2, zorder=4 if retrain else 3,
+                label=row.method.removesuffix(TUNED))
+
+
+#: The label suffix of a method's row at its tuned hyperparameters (experiment.TUNED).
+TUNED = " (tuned)"
+
+
+def _tuning_arrows(ax, part: pd.DataFrame, x: str, y: str) -> bool:
+    """An arrow from each method's point at its paper defaults to its point at the tuned
+    hyperparameters (issue 10); True when there was one."""
+    points = part.set_index("method")
+    drawn = False
+    for label in points.index:
+        base = label.removesuffix(TUNED)
+        if label.endswith(TUNED) and base in points.index:
+            start, end = points.loc[base], points.loc[label]
+            ax.annotate("", xy=(end[x], end[y]), xytext=(start[x], start[y]), zorder=2,
+                        arrowprops={"arrowstyle": "->", "color": method_color(base), "lw": 1,
+                                    "alpha": 0.8, "shrinkA": 5, "shrinkB": 5})
+            drawn = True
+    return drawn
 
 
 def leaderboard_accuracy(ranked: pd.DataFrame, *, title: str = "") -> plt.Figure:
     """Forget accuracy against test accuracy on the retained classes, mean +/- std over
     seeds, one panel per scenario; retrain (the target) is the black star, a method that
-    collapsed in some seed is hollow."""
+    collapsed in some seed is hollow, and an arrow leads from a method's paper defaults to
+    its tuned setting (black edge) where the table has both."""
     scenarios = list(dict.fromkeys(ranked["scenario"]))
     fig, axes = _scenario_axes(scenarios)
+    tuned = False
     for ax, scenario in zip(axes, scenarios, strict=True):
-        for _, row in ranked[ranked["scenario"] == scenario].iterrows():
+        part = ranked[ranked["scenario"] == scenario]
+        for _, row in part.iterrows():
             _point(ax, row, "acc_test_retain_mean", "acc_forget_mean",
                    xerr="acc_test_retain_std", yerr="acc_forget_std")
+        tuned |= _tuning_arrows(ax, part, "acc_test_retain_mean", "acc_forget_mean")
         ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.05), title=scenario,
                xlabel="test accuracy, retained classes", ylabel="accuracy on D_f")
-    _legend_outside(fig, axes, note_collapsed=True)
+    _legend_outside(fig, axes, note_collapsed=True, note_tuned=tuned)
     fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -370,10 +400,12 @@ def leaderboard_cost(ranked: pd.DataFrame, *, title: str = "") -> plt.Figure:
     collapsed, and retrain's own time as the dashed line."""
     scenarios = list(dict.fromkeys(ranked["scenario"]))
     fig, axes = _scenario_axes(scenarios)
+    tuned = False
     for ax, scenario in zip(axes, scenarios, strict=True):
         part = ranked[(ranked["scenario"] == scenario) & (ranked["method"] != "retrain")]
         for _, row in part.iterrows():
             _point(ax, row, "time_s_mean", "avg_gap_mean", yerr="avg_gap_std")
+        tuned |= _tuning_arrows(ax, part, "time_s_mean", "avg_gap_mean")
         front = pareto_front(part[part["flag"] == ""], "time_s_mean", "avg_gap_mean")
         ax.plot(front.time_s_mean, front.avg_gap_mean, color="0.3", lw=1, drawstyle="steps-post",
                 zorder=2, label="Pareto front")
@@ -383,7 +415,7 @@ def leaderboard_cost(ranked: pd.DataFrame, *, title: str = "") -> plt.Figure:
         ax.set_xscale("log")
         ax.set(ylim=(0, None), title=scenario, xlabel="wall time of the method (s, log)",
                ylabel="Avg. Gap to retrain (lower is better)")
-    _legend_outside(fig, axes, note_collapsed=True)
+    _legend_outside(fig, axes, note_collapsed=True, note_tuned=tuned)
     fig.suptitle(title)
     fig.tight_layout()
     return fig

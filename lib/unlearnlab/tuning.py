@@ -40,7 +40,7 @@ from torch import nn
 from . import data, paths
 from .config import Preset, get_preset
 from .data import Dataset, ForgetSplit
-from .methods import UnlearningRequest, get_method, list_methods, run_method
+from .methods import UnlearningRequest, get_method, list_methods, lrp, run_method
 from .metrics import Evaluation
 from .training import config_key, progress
 
@@ -224,10 +224,23 @@ def search_space(method: str, fixed: dict[str, Any]) -> dict[str, Range]:
     return {name: rng.including(values[name]) for name, rng in SPACES[method].items()}
 
 
-def default_setting(method: str, fixed: dict[str, Any]) -> dict[str, Any]:
-    """The values of the method's search space in its default setting; a default that is
-    None (lrp_path's shares: the model family's reference shares) is left to the sampler."""
+def _lrp_shares(model: nn.Module) -> dict[str, float]:
+    k, n_keep = lrp.REFERENCE_SHARES[lrp.model_family(model)]
+    return {"k": k, "n_keep": n_keep}
+
+
+#: What a default of None means, for the methods that resolve it from the model.
+RESOLVED_DEFAULTS = {"lrp_path": _lrp_shares}
+
+
+def default_setting(method: str, fixed: dict[str, Any], model: nn.Module | None = None
+                    ) -> dict[str, Any]:
+    """The values of the method's search space in its default setting (a None default
+    resolved as the method resolves it for ``model``: lrp_path's reference shares)."""
     values = {**get_method(method).defaults, **fixed}
+    if model is not None and method in RESOLVED_DEFAULTS:
+        resolved = RESOLVED_DEFAULTS[method](model)
+        values |= {k: v for k, v in resolved.items() if values.get(k) is None}
     return {name: values[name] for name, rng in search_space(method, fixed).items()
             if rng.contains(values[name])}
 
@@ -259,7 +272,10 @@ def tune_method(
         raise ValueError(f"n_trials must be at least 1, got {n_trials}")
     fixed = dict(fixed or {})
     space = search_space(method, fixed)
-    enqueued = default_setting(method, fixed)
+    enqueued = default_setting(method, fixed, original)
+    if set(enqueued) != set(space):
+        raise ValueError(f"{method}'s default setting {enqueued} does not fill its search space "
+                         f"{sorted(space)}: widen the space or resolve the default")
     fixed = {k: v for k, v in fixed.items() if k not in space}
     study_key = config_key({"format": TUNING_FORMAT, "method": method, "fixed": fixed,
                             "space": {k: vars(r) for k, r in space.items()},
@@ -377,6 +393,29 @@ def tuned_settings(preset: str, scenario: str) -> dict[str, dict[str, Any]]:
     """Method -> tuned hyperparameters for a leaderboard scenario (empty if untuned)."""
     found = load_tuned(preset).get("scenarios", {}).get(scenario, {})
     return {method: dict(entry["params"]) for method, entry in found.items()}
+
+
+def tuned_by_scenario(preset: str) -> dict[str, dict[str, dict[str, Any]]]:
+    """Scenario -> method -> tuned hyperparameters, as ``experiment.leaderboard(tuned=...)``
+    takes them (empty when the preset was never tuned)."""
+    return {scenario: tuned_settings(preset, scenario)
+            for scenario in load_tuned(preset).get("scenarios", {})}
+
+
+def summary(preset: str) -> pd.DataFrame:
+    """One row per tuned (scenario, method): the validation objective at the default
+    setting and at the tuned one, the trials, their total time and the tuned values of the
+    searched hyperparameters (3 significant digits)."""
+    rows = []
+    for scenario, found in load_tuned(preset).get("scenarios", {}).items():
+        for method, entry in sorted(found.items()):
+            searched = {k: v for k, v in entry["params"].items() if k in entry["space"]}
+            rows.append({"scenario": scenario, "method": method,
+                         "default_gap": entry["default_objective"], "tuned_gap": entry["objective"],
+                         "trials": entry["trials"], "seconds": entry["seconds"],
+                         "tuned": ", ".join(f"{k}={v:.3g}" for k, v in searched.items())})
+    return pd.DataFrame(rows, columns=["scenario", "method", "default_gap", "tuned_gap", "trials",
+                                       "seconds", "tuned"])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
