@@ -323,6 +323,10 @@ def _legend_outside(fig: plt.Figure, axes, *, note_collapsed: bool = False,
                bbox_to_anchor=(1.0, 0.5), frameon=False, fontsize=8)
 
 
+#: The label suffix of a method's row at its tuned hyperparameters (experiment.TUNED).
+TUNED = " (tuned)"
+
+
 def _point(ax, row, x: str, y: str, *, xerr: str | None = None, yerr: str | None = None) -> None:
     """One method's mean with its spread (error bars never below 0), in its colour and
     marker; hollow when it collapsed in some seed."""
@@ -339,10 +343,6 @@ def _point(ax, row, x: str, y: str, *, xerr: str | None = None, yerr: str | None
                 mfc="none" if row.flag else color, mec="black" if tuned else color, mew=1.5,
                 elinewidth=1, capsize=2, zorder=4 if retrain else 3,
                 label=row.method.removesuffix(TUNED))
-
-
-#: The label suffix of a method's row at its tuned hyperparameters (experiment.TUNED).
-TUNED = " (tuned)"
 
 
 def _tuning_arrows(ax, part: pd.DataFrame, x: str, y: str) -> bool:
