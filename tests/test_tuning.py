@@ -146,6 +146,11 @@ def test_tune_preset_writes_the_tuned_file_that_notebooks_read(runs, smoke, caps
     assert shown.tuned_gap.iloc[0] == entry["objective"] and shown.tuned.iloc[0].startswith("alpha=")
     with pytest.raises(ValueError, match="Unknown scenario"):
         tuning.tune_preset(preset, n_trials=1, scenarios=["two classes"])
+    # notebook 03's memorising original gets its own entries beside the leaderboard's
+    tuning.tune_preset(preset, n_trials=1, methods=["neggrad"], scenarios=["128 instances"],
+                       memorising=True)
+    assert set(tuning.load_tuned("smoke")["scenarios"]) == {"one class", "128 instances (memorising)"}
+    assert tuning.tuned_settings("smoke", "one class") == {"ssd": entry["params"]}
 
 
 def test_cli_refuses_bad_arguments_in_one_line(runs, capsys):

@@ -47,6 +47,9 @@ from .training import config_key, progress
 #: What a tuned setting is judged on: mean |method - retrain| over these columns.
 OBJECTIVE_COLUMNS = ("acc_forget", "acc_retain", "acc_test", "mia_entropy_lr_member")
 
+#: The suffix of a scenario tuned on the memorising original (notebook 03's).
+MEMORISING = " (memorising)"
+
 #: Bumped when the objective or the trial protocol changes meaning (part of study keys).
 TUNING_FORMAT = 1
 
@@ -338,42 +341,51 @@ def tune_preset(
     scenarios: Sequence[str] | None = None,
     n_classes: int = 3,
     k: int = 128,
+    memorising: bool = False,
 ) -> dict[str, dict[str, Study]]:
     """Tune every method (or ``methods``) on the validation twin of every leaderboard
     scenario (or ``scenarios``) of the preset's seed; saves :func:`paths.tuned_path`
-    after each study, so an interrupted run keeps what it finished."""
-    from . import experiment  # experiment reads tuned settings: imported here, not above
+    after each study, so an interrupted run keeps what it finished.
 
+    ``memorising`` tunes on the original that memorises its training set
+    (:func:`config.memorising`, notebook 03's) and files the results under
+    ``"<scenario> (memorising)"``."""
+    from . import config, experiment  # experiment reads tuned settings: imported here
+
+    name = preset.name
+    if memorising:
+        preset = config.memorising(preset)
     dataset = experiment.load_preset_data(preset)
     original = experiment.train_original(preset, dataset).model
     reported = experiment.leaderboard_scenarios(dataset, preset.seed, n_classes=n_classes, k=k)
     unknown = set(scenarios or ()) - reported.keys()
     if unknown:
         raise ValueError(f"Unknown scenario(s) {sorted(unknown)}; choose from {list(reported)}")
-    tuned = load_tuned(preset.name)
+    tuned = load_tuned(name)
     results: dict[str, dict[str, Study]] = {}
     for scenario, split in reported.items():
         if scenarios and scenario not in scenarios:
             continue
+        label = f"{scenario}{MEMORISING}" if memorising else scenario
         valid = validation_split(dataset, list(reported.values()), split, seed=preset.seed + 1)
         request = experiment.make_request(preset, dataset, valid)
         evaluation = experiment.make_evaluation(preset, dataset, valid)
         reference = evaluation.evaluate(run_method("retrain", original, request).model)
         names = [m for m in (methods or tunable_methods(valid)) if get_method(m).accepts(valid)]
-        key = {"preset": preset.name, "dataset": dataset.fingerprint, "model": preset.model,
+        key = {"preset": name, "dataset": dataset.fingerprint, "model": preset.model,
                "train": preset.train, "original_seed": preset.seed,
                "forget": valid.forget_indices.tolist()}
         for method in names:
             study = tune_method(method, original, request, evaluation, reference,
                                 n_trials=n_trials, fixed=preset.method_kwargs(method),
-                                seed=preset.seed, key=key, scenario=scenario)
-            results.setdefault(scenario, {})[method] = study
-            tuned.setdefault("scenarios", {}).setdefault(scenario, {})[method] = {
+                                seed=preset.seed, key=key, scenario=label)
+            results.setdefault(label, {})[method] = study
+            tuned.setdefault("scenarios", {}).setdefault(label, {})[method] = {
                 **study.record(), "validation": valid.description}
-            tuned |= {"preset": preset.name, "objective": list(OBJECTIVE_COLUMNS),
+            tuned |= {"preset": name, "objective": list(OBJECTIVE_COLUMNS),
                       "commit": paths.commit_stamp()}
-            save_tuned(preset.name, tuned)
-            print(f"{scenario} / {method}: Avg. Gap {study.default_objective:.3f} (default) -> "
+            save_tuned(name, tuned)
+            print(f"{label} / {method}: Avg. Gap {study.default_objective:.3f} (default) -> "
                   f"{study.objective:.3f} (tuned) in {len(study.trials)} trials, "
                   f"{study.seconds:.0f} s; {study.params}", flush=True)
     return results
@@ -428,6 +440,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--method", action="append", help="tune only this method (repeatable)")
     parser.add_argument("--scenario", action="append",
                         help="only this leaderboard scenario, e.g. 'one class' (repeatable)")
+    parser.add_argument("--memorising", action="store_true",
+                        help="tune on the original that memorises its training set (notebook 03)")
     args = parser.parse_args(argv)
     if args.trials < 1:
         parser.error(f"--trials must be at least 1, got {args.trials}")
@@ -436,7 +450,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"no search space for {method!r}; tunable: {', '.join(sorted(SPACES))}")
     try:
         tune_preset(get_preset(args.preset), n_trials=args.trials, methods=args.method,
-                    scenarios=args.scenario)
+                    scenarios=args.scenario, memorising=args.memorising)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
