@@ -69,11 +69,14 @@ seeds: data
 
 # Equal-budget tuning: every method gets TRIALS optuna trials per leaderboard scenario on
 # validation requests disjoint from the reported ones; writes tuning/<preset>.json, which
-# notebook 05 reads for its "(tuned)" rows. Not part of `make reproduce` (README: time);
-# finished trials are kept in runs/cache/tuning/ and a re-run resumes.
+# notebook 05 reads for its "(tuned)" rows; then l2ul on notebook 03's memorising original
+# (its "l2ul (tuned)" row). Not part of `make reproduce` (README: time); finished trials
+# are kept in runs/cache/tuning/ and a re-run resumes.
 TRIALS ?= 10
 tune: data
 	$(PY) -m unlearnlab.tuning --preset $(PRESET) --trials $(TRIALS)
+	$(PY) -m unlearnlab.tuning --preset $(PRESET) --trials $(TRIALS) --memorising \
+		--method l2ul --scenario "128 instances"
 
 # RESULTS.md and the README's headline, written from runs/<preset>/ (never typed)
 report: $(STAMP)

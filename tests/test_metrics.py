@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from unlearnlab import experiment, metrics
+from unlearnlab import experiment, methods, metrics
 
 N, K = 400, 10
 
@@ -134,6 +134,23 @@ def test_evaluation_tells_original_from_retrain(smoke, digits, class_split, orig
     assert retrain.mia_entropy_lr_member < orig.mia_entropy_lr_member
     assert retrain.js_to_retrain == pytest.approx(0.0, abs=1e-6)
     assert orig.js_to_retrain > 0.5 and retrain.zrf > orig.zrf
+
+
+def test_a_setting_given_twice_runs_once(smoke, digits, class_split, original):
+    """A tuned setting that kept the defaults is the same run: its row repeats the first."""
+    request = experiment.make_request(smoke, digits, class_split)
+    evaluation = experiment.make_evaluation(smoke, digits, class_split)
+    default = methods.get_method("finetune").defaults
+    runs = {"finetune": ("finetune", {"epochs": 1}),
+            "finetune (tuned)": ("finetune", {"lr": default["lr"], "epochs": 1}),
+            "finetune (lr x3)": ("finetune", {"lr": default["lr"] * 3, "epochs": 1})}
+    table, models = experiment.compare_methods(original.model, request, evaluation, runs)
+    rows = table.set_index("method")
+    assert models["finetune (tuned)"] is models["finetune"]
+    assert models["finetune (lr x3)"] is not models["finetune"]
+    assert rows.loc["finetune (tuned)", "cached"] and not rows.loc["finetune (lr x3)", "cached"]
+    shared = ["time_s", "acc_forget", "acc_test", "gap_acc_forget"]
+    assert rows.loc["finetune (tuned)", shared].tolist() == rows.loc["finetune", shared].tolist()
 
 
 def test_summarize_and_save_results(runs_dir):

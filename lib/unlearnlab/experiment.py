@@ -93,6 +93,8 @@ def compare_methods(
     ``gap_*`` and ``speedup`` columns; the original model gets a row too.
     ``svm_attack`` adds Chang et al. 2024's attack (``mia_svm_softmax_nonmember``),
     trained on the original's outputs. Returns the table and the unlearned models by label.
+    Two labels that name the same method with the same hyperparameters (a tuned setting
+    that kept the defaults) run once: the second row repeats the first, ``cached`` set.
     """
     runs = dict(runs)
     runs.setdefault("retrain", ("retrain", {}))
@@ -108,10 +110,18 @@ def compare_methods(
          **evaluation.evaluate(logits=original_logits)},
         {**reference.record, "method": "retrain", **evaluation.evaluate(logits=reference_logits)},
     ]
+    done: list[tuple[str, dict, int]] = []  # (method, resolved hyperparameters, row)
     for label in progress(runs, desc="methods", unit="method"):
         name, kwargs = runs[label]
+        resolved = {**get_method(name).defaults, **kwargs}
+        same = next((row for method, setting, row in done if (method, setting) == (name, resolved)), None)
+        if same is not None:
+            models[label] = models[rows[same]["method"]]
+            rows.append({**rows[same], "method": label, "cached": True})
+            continue
         result = run_method(name, original, request, evaluation, label=label, **kwargs)
         models[label] = result.model
+        done.append((name, resolved, len(rows)))
         rows.append(result.record)
     return add_gap_to_retrain(pd.DataFrame(rows)), models
 

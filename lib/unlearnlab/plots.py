@@ -327,6 +327,13 @@ def _legend_outside(fig: plt.Figure, axes, *, note_collapsed: bool = False,
 TUNED = " (tuned)"
 
 
+def method_dashes(names) -> dict[str, tuple | str]:
+    """``{name: dash pattern}`` for seaborn's ``dashes=`` (with ``style=``): a method's
+    row at its tuned setting dashed, every other line solid, so a tuned variant stays
+    visible beside its method's other shades."""
+    return {name: (4, 2) if name.endswith(TUNED) else "" for name in dict.fromkeys(names)}
+
+
 def _point(ax, row, x: str, y: str, *, xerr: str | None = None, yerr: str | None = None) -> None:
     """One method's mean with its spread (error bars never below 0), in its colour and
     marker; hollow when it collapsed in some seed."""
