@@ -135,6 +135,18 @@ def test_a_run_is_done_only_with_its_parameters_and_every_table(table_notebook, 
     assert not grid.is_done(point), "a missing results table runs again"
 
 
+def test_a_run_of_an_edited_notebook_is_stale(table_notebook, tmp_path):
+    point = grid.GridRun(table_notebook, "smoke", {"SEED": 1}, tmp_path)
+    assert grid.execute_run(point)["status"] == "done" and grid.is_done(point)
+    nb = nbformat.read(table_notebook, as_version=4)
+    nb.cells[1].outputs = [nbformat.v4.new_output("stream", text="an output is not code")]
+    nbformat.write(nb, table_notebook)
+    assert grid.is_done(point), "outputs and metadata do not make a run stale"
+    nb.cells[1].source = nb.cells[1].source.replace("SEED * 2.0", "SEED * 3.0")
+    nbformat.write(nb, table_notebook)
+    assert not grid.is_done(point), "a run of other code runs again"
+
+
 def test_a_failed_run_names_its_cell_and_how_to_rerun_it(table_notebook, tmp_path):
     runs = [grid.GridRun(table_notebook, "smoke", p, tmp_path)
             for p in grid.expand({"SEED": [0, 1]}, {"FAIL_SEED": 1})]

@@ -5,13 +5,14 @@ worker processes or a Slurm cluster (through ``submitit``), resumable, merged af
 expands to six runs. Each run has its own folder, named by a hash of what defines it::
 
     runs/<preset>/<notebook>/<key>/
-        manifest.json          notebook, preset, parameters, status, time, commit, error
+        manifest.json          notebook, its code hash, preset, parameters, status, time, commit, error
         <notebook>.ipynb       the executed notebook
         results/*.csv          its results tables (written atomically)
         figures/               its figures
 
-A run whose manifest says ``done`` with the same parameters and whose results files all
-exist is skipped when the grid is run again; a failed or interrupted one runs again.
+A run whose manifest says ``done`` with the same parameters and the same notebook (the
+code of its cells) and whose results files all exist is skipped when the grid is run
+again; a failed, interrupted or stale one (its notebook edited since) runs again.
 :func:`merge` gathers the tables of a notebook's finished runs into
 ``runs/<preset>/<notebook>/merged/``: one row per run with the parameters as columns,
 and mean ± std over seeds.
@@ -198,13 +199,22 @@ def write_manifest(folder: Path, manifest: dict) -> None:
     paths.atomic_write_text(folder / MANIFEST, json.dumps(manifest, indent=2, default=repr) + "\n")
 
 
+def notebook_code(path: Path) -> str:
+    """16 hex digits of a notebook's cells (type and source; outputs and metadata left
+    out): a run made from other code than the notebook's now is stale."""
+    cells = json.loads(Path(path).read_text())["cells"]
+    text = json.dumps([(c["cell_type"], "".join(c["source"])) for c in cells])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def is_done(run: GridRun) -> bool:
-    """Finished before with the same notebook, preset and parameters, and every results
-    table it wrote is still there."""
+    """Finished before with the same notebook (name and code), preset and parameters, and
+    every results table it wrote is still there."""
     manifest = read_manifest(run.folder)
     if not manifest or manifest.get("status") != "done":
         return False
     same = (manifest.get("notebook") == run.name and manifest.get("preset") == run.preset
+            and manifest.get("notebook_code") == notebook_code(run.notebook)
             and json.dumps(manifest.get("parameters"), sort_keys=True, default=repr)
             == json.dumps(run.parameters, sort_keys=True, default=repr))
     results = manifest.get("results", [])
@@ -222,7 +232,8 @@ def execute_run(run: GridRun, threads: int | None = None) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(folder / "results", ignore_errors=True)  # no table of an older attempt
     manifest = {"notebook": run.name, "preset": run.preset, "parameters": run.parameters,
-                "key": run.key, "status": "running", "host": socket.gethostname(),
+                "key": run.key, "notebook_code": notebook_code(run.notebook),
+                "status": "running", "host": socket.gethostname(),
                 "pid": os.getpid(), "commit": paths.commit_stamp(),
                 "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
     job_id = os.environ.get("SLURM_ARRAY_JOB_ID") or os.environ.get("SLURM_JOB_ID")
