@@ -73,6 +73,21 @@ def test_the_results_fingerprint_ignores_timings_and_sees_results(tmp_path):
     assert report.results_fingerprint(tmp_path) != first
 
 
+def test_seed_runs_of_older_notebook_code_are_named_stale(runs_dir):
+    from unlearnlab import grid
+
+    notebook = paths.NOTEBOOKS_DIR / "01-relabel-vs-reset.ipynb"
+    for seed, code in {0: grid.notebook_code(notebook), 1: "older", 2: None}.items():
+        run = grid.GridRun(notebook, "stale-check", {"SEED": seed}, runs_dir)
+        run.folder.mkdir(parents=True)
+        _executed(run.folder / f"{run.name}.ipynb", 1.0, "[HOLDS] A claim\n    numbers\n")
+        grid.write_manifest(run.folder, {"notebook": run.name, "preset": "stale-check", "status": "done",
+                                         "parameters": run.parameters, "executed": f"{run.name}.ipynb",
+                                         **({"notebook_code": code} if code else {})})
+    assert report.stale_seeds("stale-check", run.name) == [1, 2]
+    assert "**Stale**: seed(s) 1, 2 ran an older version" in report.seeds_markdown("stale-check")
+
+
 def test_the_methods_document_is_generated_from_the_current_code():
     text = report.methods_markdown()
     for name in methods.list_methods():
@@ -100,10 +115,12 @@ def test_verdicts_over_seeds_agree_only_when_every_seed_does(runs_dir):
                                        "parameters": other.parameters, "executed": "07-seeded.ipynb"})
 
     found = report.seed_verdicts("seeded")
-    assert found == {"07-seeded": {"Forgetting is fast": {0: "HOLDS", 1: "HOLDS", 2: "HOLDS"},
-                                   "Keeps the rest": {0: "DOES NOT HOLD", 1: "HOLDS", 2: "UNTESTED"}}}
+    assert found == {"07-seeded": {
+        "Forgetting is fast": {0: ("HOLDS", "seed 0"), 1: ("HOLDS", "seed 1"), 2: ("HOLDS", "seed 2")},
+        "Keeps the rest": {0: ("DOES NOT HOLD", "x"), 1: ("HOLDS", "x"), 2: ("UNTESTED", "x")}}}
     text = report.seeds_markdown("seeded")
-    assert "- [HOLDS in all 3 seeds] Forgetting is fast — seed 0: HOLDS; seed 1: HOLDS" in text
+    assert "- [HOLDS in all 3 seeds] Forgetting is fast\n  - seed 0: HOLDS — seed 0\n  - seed 1: HOLDS — seed 1" in text
     assert "- [MIXED: DOES NOT HOLD in 1, HOLDS in 1, UNTESTED in 1 of 3 seeds] Keeps the rest" in text
+    assert "Stale" not in text, "a notebook that is not in notebooks/ cannot be stale"
     assert report.agreement({0: "HOLDS", 1: "HOLDS"}) == "TOO FEW SEEDS (2 of 3)"
     assert report.seeds_markdown("nothing-here") is None

@@ -64,14 +64,16 @@ def read_notebook(path: Path) -> NotebookReport:
 MIN_SEEDS = 3
 
 
-def seed_verdicts(preset: str, runs_root: Path | None = None) -> dict[str, dict[str, dict[int, str]]]:
-    """``{notebook: {claim: {seed: verdict}}}`` from the finished grid runs of a seed grid
-    (``python -m unlearnlab.run --grid SEED=0,1,2``): runs whose only parameter is SEED,
-    each read from its executed notebook."""
+def seed_verdicts(preset: str, runs_root: Path | None = None
+                  ) -> dict[str, dict[str, dict[int, tuple[str, str]]]]:
+    """``{notebook: {claim: {seed: (verdict, evidence)}}}`` from the finished grid runs of
+    a seed grid (``python -m unlearnlab.run --grid SEED=0,1,2``): runs whose only
+    parameter is SEED, each read from its executed notebook; the evidence is the line of
+    numbers under the verdict."""
     from .grid import finished_runs
 
     base = (runs_root or paths.runs_dir()) / preset
-    found: dict[str, dict[str, dict[int, str]]] = {}
+    found: dict[str, dict[str, dict[int, tuple[str, str]]]] = {}
     for folder in sorted(p for p in base.glob("[0-9][0-9]-*") if p.is_dir()):
         for manifest in finished_runs(preset, folder.name, runs_root):
             if set(manifest["parameters"]) != {"SEED"}:
@@ -80,9 +82,24 @@ def seed_verdicts(preset: str, runs_root: Path | None = None) -> dict[str, dict[
             if not executed.is_file():
                 continue
             for line in read_notebook(executed).verdicts:
-                verdict, claim = VERDICT.match(line).group(1), line.split("] ", 1)[1].split(" — ")[0]
-                found.setdefault(folder.name, {}).setdefault(claim, {})[manifest["parameters"]["SEED"]] = verdict
+                verdict = VERDICT.match(line).group(1)
+                claim, _, evidence = line.split("] ", 1)[1].partition(" — ")
+                found.setdefault(folder.name, {}).setdefault(claim, {})[manifest["parameters"]["SEED"]] = \
+                    (verdict, evidence)
     return found
+
+
+def stale_seeds(preset: str, notebook: str, runs_root: Path | None = None) -> list[int]:
+    """Seeds of a notebook's seed grid that ran other code than the notebook has now (or
+    did not record it); empty when the notebook is not in ``notebooks/``."""
+    from .grid import finished_runs, notebook_code
+
+    path = paths.NOTEBOOKS_DIR / f"{notebook}.ipynb"
+    if not path.is_file():
+        return []
+    current = notebook_code(path)
+    return sorted(m["parameters"]["SEED"] for m in finished_runs(preset, notebook, runs_root)
+                  if set(m["parameters"]) == {"SEED"} and m.get("notebook_code") != current)
 
 
 def agreement(per_seed: dict[int, str], min_seeds: int = MIN_SEEDS) -> str:
@@ -110,9 +127,15 @@ def seeds_markdown(preset: str, runs_root: Path | None = None) -> str | None:
     for notebook, claims in found.items():
         seeds = sorted({s for per_seed in claims.values() for s in per_seed})
         parts.append(f"### {notebook} (seeds {', '.join(map(str, seeds))})\n")
+        stale = stale_seeds(preset, notebook, runs_root)
+        if stale:
+            parts.append(f"**Stale**: seed(s) {', '.join(map(str, stale))} ran an older version of "
+                         "the notebook; `make seeds` re-runs them.\n")
         for claim, per_seed in claims.items():
-            detail = "; ".join(f"seed {s}: {v}" for s, v in sorted(per_seed.items()))
-            parts.append(f"- [{agreement(per_seed)}] {claim} — {detail}")
+            verdicts = {seed: verdict for seed, (verdict, _) in per_seed.items()}
+            parts.append(f"- [{agreement(verdicts)}] {claim}")
+            parts.extend(f"  - seed {seed}: {verdict}" + (f" — {evidence}" if evidence else "")
+                         for seed, (verdict, evidence) in sorted(per_seed.items()))
         parts.append("")
     return "\n".join(parts)
 
