@@ -22,14 +22,15 @@ def test_results_come_from_the_executed_notebooks(runs_dir):
     folder = paths.preset_dir("fake")
     folder.mkdir(parents=True, exist_ok=True)
     _executed(folder / "07-a-paper.ipynb", 12.3,
-              "[HOLDS] Forgetting is fast\n    0.2 s vs 9 s\n[MIXED] Keeps the rest\n    -0.04\n"
+              "[HOLDS] Forgetting is fast\n    0.2 s vs 9 s\n[MIXED] Keeps the rest\n    holds: a. Fails: b.\n    -0.04\n"
               "[UNTESTED] Beats X\n    no run met its goal\n")
     written = report.write("fake")
     assert written == [folder / "RESULTS.md"], "only the cpu preset writes into the repository"
     text = written[0].read_text()
     assert "## 07 · A paper (Someone 2025)" in text and "| 07-a-paper | 12 |" in text
     assert "- [HOLDS] Forgetting is fast — 0.2 s vs 9 s" in text
-    assert "[MIXED] Keeps the rest" in text and "preset `fake`" in text
+    assert "- [MIXED] Keeps the rest — holds: a. Fails: b. -0.04" in text, "every evidence line"
+    assert "preset `fake`" in text
     assert "- [UNTESTED] Beats X — no run met its goal" in text
 
 

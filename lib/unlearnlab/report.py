@@ -55,8 +55,12 @@ def read_notebook(path: Path) -> NotebookReport:
         lines = text.splitlines()
         for i, line in enumerate(lines):
             if VERDICT.match(line):
-                evidence = lines[i + 1].strip() if i + 1 < len(lines) and lines[i + 1].startswith(" ") else ""
-                report.verdicts.append(f"{line} — {evidence}" if evidence else line)
+                evidence = []  # every indented line under the verdict (a MIXED claim has two)
+                for following in lines[i + 1:]:
+                    if not following.startswith(" "):
+                        break
+                    evidence.append(following.strip())
+                report.verdicts.append(f"{line} — {' '.join(evidence)}" if evidence else line)
     return report
 
 
