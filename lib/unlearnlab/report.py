@@ -72,7 +72,7 @@ def seed_verdicts(preset: str, runs_root: Path | None = None
                   ) -> dict[str, dict[str, dict[int, tuple[str, str]]]]:
     """``{notebook: {claim: {seed: (verdict, evidence)}}}`` from the finished grid runs of
     a seed grid (``python -m unlearnlab.run --grid SEED=0,1,2``): runs whose only
-    parameter is SEED, each read from its executed notebook; the evidence is the line of
+    parameter is SEED, each read from its executed notebook; the evidence is the lines of
     numbers under the verdict."""
     from .grid import finished_runs
 
