@@ -6,7 +6,9 @@ import hashlib
 
 import matplotlib.pyplot as plt
 import nbformat
+import pandas as pd
 import pytest
+import seaborn as sns
 
 from unlearnlab import config, paths, plots, run
 
@@ -52,6 +54,18 @@ def test_save_writes_identical_png_and_pdf_on_rerun(tmp_path):
         digests.append([hashlib.sha256(p.read_bytes()).hexdigest() for p in written])
     assert [p.suffix for p in written] == [".png", ".pdf"]
     assert digests[0] == digests[1]
+
+
+def test_strip_plot_jitter_is_the_same_on_every_run():
+    table = pd.DataFrame({"method": ["a"] * 5 + ["b"] * 5, "accuracy": [0.5] * 10})
+    offsets = []
+    for _ in range(2):
+        plots.set_theme()
+        ax = sns.stripplot(data=table, x="method", y="accuracy")
+        offsets.append(ax.collections[0].get_offsets().copy())
+        plt.close(ax.figure)
+    assert (offsets[0] == offsets[1]).all()
+    assert len(set(offsets[0][:, 0].round(6))) > 1, "the points are jittered"
 
 
 def test_saved_figures_name_the_commit_they_came_from(tmp_path):
