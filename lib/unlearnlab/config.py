@@ -3,9 +3,10 @@
 - ``smoke``: digits and a tiny CNN; seconds per notebook; what the tests run.
 - ``cpu``: Fashion-MNIST (a seeded, class-stratified 10,000-image subset of the 60,000
   training images; the whole test set) and the small CNN; the whole set of notebooks,
-  the three-seed leaderboard included, in about 19 minutes on two CPU cores, 29 with the
-  leaderboard's tuned rows (README); what ``make reproduce`` runs. The subset makes one training run about 4 s instead of 34 s, which
-  matters where notebooks retrain once per class and per seed.
+  the three-seed leaderboard included, in about 27 minutes on two CPU cores (19 before
+  the tuned rows; README); what ``make reproduce`` runs. The subset makes one training
+  run about 4 s instead of 34 s, which matters where notebooks retrain once per class and
+  per seed.
 - ``gpu``: the papers' regime on data present offline: ResNet-18 on all 60,000
   Fashion-MNIST training images, trained until it memorises; for one GPU
   (``make reproduce PRESET=gpu``). Not yet run on a GPU by this project (README).

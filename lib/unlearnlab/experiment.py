@@ -314,6 +314,14 @@ def leaderboard_scenarios(dataset: Dataset, seed: int, *, n_classes: int = 3, k:
 TUNED = " (tuned)"
 
 
+def tuned_pairs(labels: Sequence[str]) -> list[tuple[str, str]]:
+    """``(default label, tuned label)`` for every ``"<method> (tuned)"`` among ``labels``
+    whose default row is there too, in the order of the tuned labels."""
+    present = set(labels)
+    return [(label.removesuffix(TUNED), label) for label in dict.fromkeys(labels)
+            if label.endswith(TUNED) and label.removesuffix(TUNED) in present]
+
+
 def leaderboard(
     preset: Preset,
     seeds: Sequence[int],
@@ -359,11 +367,11 @@ def leaderboard(
 def tuning_effect(ranked: pd.DataFrame) -> pd.DataFrame:
     """Per scenario and tuned method of a :func:`rank_methods` table: Avg. Gap (mean over
     seeds) and flag at the paper's defaults and at the tuned setting, and the change."""
-    board, rows = ranked.set_index(["scenario", "method"]), []
-    for (scenario, label), row in board.iterrows():
-        base = label.removesuffix(TUNED)
-        if label != base and (scenario, base) in board.index:
-            default = board.loc[(scenario, base)]
+    rows = []
+    for scenario, part in ranked.groupby("scenario", sort=False):
+        board = part.set_index("method")
+        for base, label in tuned_pairs(list(board.index)):
+            default, row = board.loc[base], board.loc[label]
             rows.append({"scenario": scenario, "method": base,
                          "gap_default": default.avg_gap_mean, "gap_tuned": row.avg_gap_mean,
                          "change": row.avg_gap_mean - default.avg_gap_mean,

@@ -13,6 +13,7 @@ import torch
 from matplotlib.ticker import MaxNLocator
 
 from . import paths
+from .experiment import TUNED, tuned_pairs
 
 # PDF: no creation date; PNG: no software version. Same figure and commit -> same bytes.
 _PDF_METADATA = {"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None}
@@ -327,10 +328,6 @@ def _legend_outside(fig: plt.Figure, axes, *, note_collapsed: bool = False,
                bbox_to_anchor=(1.0, 0.5), frameon=False, fontsize=8)
 
 
-#: The label suffix of a method's row at its tuned hyperparameters (experiment.TUNED).
-TUNED = " (tuned)"
-
-
 def method_dashes(names) -> dict[str, tuple | str]:
     """``{name: dash pattern}`` for seaborn's ``dashes=`` (with ``style=``): a method's
     row at its tuned setting dashed, every other line solid, so a tuned variant stays
@@ -360,16 +357,13 @@ def _tuning_arrows(ax, part: pd.DataFrame, x: str, y: str) -> bool:
     """An arrow from each method's point at its paper defaults to its point at the tuned
     hyperparameters (issue 10); True when there was one."""
     points = part.set_index("method")
-    drawn = False
-    for label in points.index:
-        base = label.removesuffix(TUNED)
-        if label.endswith(TUNED) and base in points.index:
-            start, end = points.loc[base], points.loc[label]
-            ax.annotate("", xy=(end[x], end[y]), xytext=(start[x], start[y]), zorder=2,
-                        arrowprops={"arrowstyle": "->", "color": method_color(base), "lw": 1,
-                                    "alpha": 0.8, "shrinkA": 5, "shrinkB": 5})
-            drawn = True
-    return drawn
+    pairs = tuned_pairs(list(points.index))
+    for base, label in pairs:
+        start, end = points.loc[base], points.loc[label]
+        ax.annotate("", xy=(end[x], end[y]), xytext=(start[x], start[y]), zorder=2,
+                    arrowprops={"arrowstyle": "->", "color": method_color(base), "lw": 1,
+                                "alpha": 0.8, "shrinkA": 5, "shrinkB": 5})
+    return bool(pairs)
 
 
 def leaderboard_accuracy(ranked: pd.DataFrame, *, title: str = "") -> plt.Figure:
