@@ -125,3 +125,58 @@ def test_verdicts_over_seeds_agree_only_when_every_seed_does(runs_dir):
     assert "Stale" not in text, "a notebook that is not in notebooks/ cannot be stale"
     assert report.agreement({0: "HOLDS", 1: "HOLDS"}) == "TOO FEW SEEDS (2 of 3)"
     assert report.seeds_markdown("nothing-here") is None
+
+
+def _seed_grid(runs_dir, preset: str, outputs: dict[int, str]) -> None:
+    from unlearnlab import grid
+
+    for seed, text in outputs.items():
+        run = grid.GridRun(paths.NOTEBOOKS_DIR / "07-seeded.ipynb", preset, {"SEED": seed}, runs_dir)
+        run.folder.mkdir(parents=True)
+        _executed(run.folder / "07-seeded.ipynb", 1.0, text)
+        grid.write_manifest(run.folder, {"notebook": run.name, "preset": preset, "status": "done",
+                                         "parameters": run.parameters, "executed": "07-seeded.ipynb"})
+
+
+def test_a_claim_holds_over_seeds_only_beyond_the_spread_of_its_checks(runs_dir):
+    from unlearnlab.experiment import Check, claim, claim_of_parts
+
+    def outputs(gaps, speedups):
+        # what a notebook prints: every seed's gap clears -0.05; the speed-up clears 10x
+        return {seed: claim("Keeps the rest", Check("test gap to retrain", gap, ">=", -0.05), f"gap {gap}")
+                + "\n" + claim_of_parts("Fast and forgets", {
+                    "fast": Check("speed-up", speed, ">=", 10), "forgets": Check("forget acc", 0.0, "<=", 0.05)},
+                    f"{speed}x") + "\n"
+                for seed, (gap, speed) in enumerate(zip(gaps, speedups))}
+
+    _seed_grid(runs_dir, "spread", outputs([-0.049, -0.04, 0.03], [30, 40, 50]))
+    text = report.seeds_markdown("spread")
+    # every seed holds, but mean -0.0197 - std 0.0432 < -0.05: not beyond the spread
+    assert "- [WITHIN THE SPREAD: HOLDS in all 3 seeds, not carried by mean ± std] Keeps the rest" in text
+    assert "  - mean ± std over seeds: test gap to retrain -0.0197 ± 0.043 (needs >= -0.05): within the spread" in text
+    assert "- [HOLDS in all 3 seeds, beyond the spread] Fast and forgets" in text
+    assert "speed-up 40 ± 10 (needs >= 10): passes; forget acc 0 ± 0 (needs <= 0.05): passes" in text
+    assert "  - seed 0: HOLDS — gap -0.049\n" in text, "the per-seed numbers keep no checks line"
+
+    _seed_grid(runs_dir, "apart", outputs([-0.2, -0.1, -0.15], [5, 6, 7]))
+    text = report.seeds_markdown("apart")
+    assert "- [DOES NOT HOLD in all 3 seeds, beyond the spread] Keeps the rest" in text
+    assert "- [MIXED in all 3 seeds, beyond the spread] Fast and forgets" in text
+
+
+def test_checks_print_and_parse_back():
+    from unlearnlab.experiment import Check, claim
+
+    check = Check("other-class gap", -0.0631, ">=", -0.05)
+    assert not check and Check("x", 0.2, ">", 0.1) and not Check("x", float("nan"), "<=", 1)
+    line = claim("Keeps the rest", [check, Check("speed-up", 94.2, ">=", 10)], "numbers")
+    assert line.startswith("[DOES NOT HOLD] Keeps the rest\n    numbers\n    checks (all): ")
+    evidence = " ".join(part.strip() for part in line.splitlines()[1:])
+    assert report.split_checks(evidence) == (
+        "numbers", "all", [("other-class gap", -0.0631, ">=", -0.05), ("speed-up", 94.2, ">=", 10.0)])
+    assert report.split_checks("no checks here") == ("no checks here", None, [])
+    assert claim("X", check, "n", untested=True) == "[UNTESTED] X\n    n", "an untested claim tests nothing"
+    with pytest.raises(ValueError, match="op must be one of"):
+        Check("x", 1, "==", 1)
+    with pytest.raises(ValueError, match="without ';'"):
+        Check("a; b", 1, ">=", 1)

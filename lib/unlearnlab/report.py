@@ -118,6 +118,83 @@ def agreement(per_seed: dict[int, str], min_seeds: int = MIN_SEEDS) -> str:
     return f"MIXED: {counts} of {len(seeds)} seeds"
 
 
+CHECKS = re.compile(r"\s*checks \((all|each part)\): (.*)$")
+CHECK = re.compile(r"^(?P<name>.+) = (?P<value>\S+) \(needs (?P<op>[<>]=?) (?P<threshold>\S+)\)$")
+
+
+def split_checks(evidence: str) -> tuple[str, str | None, list[tuple[str, float, str, float]]]:
+    """(the evidence without its checks line, the checks' mode ``all`` | ``each part`` or
+    None, [(name, value, op, threshold)]) of a verdict printed by ``experiment.claim``."""
+    found = CHECKS.search(evidence)
+    if not found:
+        return evidence, None, []
+    checks = []
+    for item in found.group(2).split("; "):
+        m = CHECK.match(item)
+        if not m:
+            return evidence, None, []  # not a checks line after all
+        checks.append((m["name"], float(m["value"]), m["op"], float(m["threshold"])))
+    return evidence[:found.start()].rstrip(), found.group(1), checks
+
+
+def check_over_seeds(values: list[float], op: str, threshold: float) -> tuple[float, float, str]:
+    """(mean, std, outcome) of one check over seeds: ``passes`` when mean ± std (the
+    side nearer the threshold) still clears it, ``fails`` when even the far side does
+    not, else ``within the spread``."""
+    from .experiment import CHECK_OPS
+
+    series = pd.Series(values, dtype=float)
+    mean, std = float(series.mean()), float(series.std()) if len(series) > 1 else 0.0
+    near, far = (mean - std, mean + std) if op.startswith(">") else (mean + std, mean - std)
+    clears = CHECK_OPS[op]
+    if clears(near, threshold):
+        return mean, std, "passes"
+    if not clears(far, threshold):
+        return mean, std, "fails"
+    return mean, std, "within the spread"
+
+
+def spread_verdict(per_seed: dict[int, tuple[str, str]]) -> tuple[str | None, list[str]]:
+    """The verdict that the checks' mean ± std over seeds gives (HOLDS, DOES NOT HOLD,
+    MIXED for a claim of parts, or WITHIN THE SPREAD), and one line per check; (None, [])
+    when the claim has no checks or its seeds printed different ones."""
+    parsed = [split_checks(evidence)[1:] for _, evidence in per_seed.values()]
+    modes = {mode for mode, _ in parsed}
+    names = {tuple((n, op, t) for n, _, op, t in checks) for _, checks in parsed}
+    if len(modes) != 1 or None in modes or len(names) != 1:
+        return None, []
+    mode, lines, outcomes = modes.pop(), [], []
+    for i, (name, op, threshold) in enumerate(names.pop()):
+        mean, std, outcome = check_over_seeds([checks[i][1] for _, checks in parsed], op, threshold)
+        outcomes.append(outcome)
+        lines.append(f"{name} {mean:.3g} ± {std:.2g} (needs {op} {threshold:g}): {outcome}")
+    if "within the spread" in outcomes and (mode == "each part" or "fails" not in outcomes):
+        return "WITHIN THE SPREAD", lines
+    if all(o == "passes" for o in outcomes):
+        return "HOLDS", lines
+    if mode == "all" or all(o == "fails" for o in outcomes):
+        return "DOES NOT HOLD", lines
+    return "MIXED", lines
+
+
+def verdict_over_seeds(per_seed: dict[int, tuple[str, str]], min_seeds: int = MIN_SEEDS
+                       ) -> tuple[str, list[str]]:
+    """A claim's verdict over seeds and its checks' lines. HOLDS (or DOES NOT HOLD) only
+    when every seed says so *and*, where the claim rests on checks, their mean ± std
+    over seeds says so too ("beyond the spread"); a unanimous verdict that the spread
+    does not carry is WITHIN THE SPREAD."""
+    verdicts = {seed: verdict for seed, (verdict, _) in per_seed.items()}
+    agreed = agreement(verdicts, min_seeds)
+    if len(set(verdicts.values())) != 1 or agreed.startswith("TOO FEW"):
+        return agreed, spread_verdict(per_seed)[1] if len(per_seed) >= min_seeds else []
+    spread, lines = spread_verdict(per_seed)
+    if spread is None or agreed.startswith("UNTESTED"):
+        return agreed, lines
+    if agreed.startswith(spread):
+        return f"{agreed}, beyond the spread", lines
+    return f"WITHIN THE SPREAD: {agreed}, not carried by mean ± std", lines
+
+
 def seeds_markdown(preset: str, runs_root: Path | None = None) -> str | None:
     """The ``Verdicts over seeds`` section of RESULTS.md, or None without a seed grid."""
     found = seed_verdicts(preset, runs_root)
@@ -126,8 +203,12 @@ def seeds_markdown(preset: str, runs_root: Path | None = None) -> str | None:
     parts = ["## Verdicts over seeds\n",
              f"From the seed grids in `runs/{preset}/<notebook>/` (`make seeds`): each notebook "
              "run once per seed, a different original model and forget draw each. A claim "
-             "holds only when it holds in every seed. Mean ± std of every column: "
-             f"`runs/{preset}/<notebook>/merged/<table>-over-seeds.csv`.\n"]
+             "holds (or fails) only when it does in every seed and, where it rests on numbers "
+             "with thresholds (its checks), when each check's mean ± std over the seeds clears "
+             "its threshold on the same side: *beyond the spread*. A claim every seed agrees on "
+             "but whose mean ± std straddles a threshold is WITHIN THE SPREAD. A claim without "
+             "checks (a property, not a number) rests on the seeds' agreement alone. Mean ± std "
+             f"of every column: `runs/{preset}/<notebook>/merged/<table>-over-seeds.csv`.\n"]
     for notebook, claims in found.items():
         seeds = sorted({s for per_seed in claims.values() for s in per_seed})
         parts.append(f"### {notebook} (seeds {', '.join(map(str, seeds))})\n")
@@ -136,10 +217,13 @@ def seeds_markdown(preset: str, runs_root: Path | None = None) -> str | None:
             parts.append(f"**Stale**: seed(s) {', '.join(map(str, stale))} ran an older version of "
                          "the notebook; `make seeds` re-runs them.\n")
         for claim, per_seed in claims.items():
-            verdicts = {seed: verdict for seed, (verdict, _) in per_seed.items()}
-            parts.append(f"- [{agreement(verdicts)}] {claim}")
-            parts.extend(f"  - seed {seed}: {verdict}" + (f" — {evidence}" if evidence else "")
-                         for seed, (verdict, evidence) in sorted(per_seed.items()))
+            verdict, check_lines = verdict_over_seeds(per_seed)
+            parts.append(f"- [{verdict}] {claim}")
+            if check_lines:
+                parts.append("  - mean ± std over seeds: " + "; ".join(check_lines))
+            for seed, (seed_verdict, evidence) in sorted(per_seed.items()):
+                numbers = split_checks(evidence)[0]
+                parts.append(f"  - seed {seed}: {seed_verdict}" + (f" — {numbers}" if numbers else ""))
         parts.append("")
     return "\n".join(parts)
 
