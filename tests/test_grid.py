@@ -142,6 +142,9 @@ def test_a_run_of_an_edited_notebook_is_stale(table_notebook, tmp_path):
     nb.cells[1].outputs = [nbformat.v4.new_output("stream", text="an output is not code")]
     nbformat.write(nb, table_notebook)
     assert grid.is_done(point), "outputs and metadata do not make a run stale"
+    nb.cells.append(nbformat.v4.new_markdown_cell("A sentence about the results."))
+    nbformat.write(nb, table_notebook)
+    assert grid.is_done(point), "edited prose does not make a run stale"
     nb.cells[1].source = nb.cells[1].source.replace("SEED * 2.0", "SEED * 3.0")
     nbformat.write(nb, table_notebook)
     assert not grid.is_done(point), "a run of other code runs again"
