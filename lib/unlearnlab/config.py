@@ -3,7 +3,7 @@
 - ``smoke``: digits and a tiny CNN; seconds per notebook; what the tests run.
 - ``cpu``: Fashion-MNIST (a seeded, class-stratified 10,000-image subset of the 60,000
   training images; the whole test set) and the small CNN; the whole set of notebooks,
-  the three-seed leaderboard included, in about 27 minutes on two CPU cores (19 before
+  the three-seed leaderboard included, in about 28 minutes on two CPU cores (19 before
   the tuned rows; README); what ``make reproduce`` runs. The subset makes one training
   run about 4 s instead of 34 s, which matters where notebooks retrain once per class and
   per seed.
