@@ -168,13 +168,13 @@ def spread_verdict(per_seed: dict[int, tuple[str, str]]) -> tuple[str | None, li
         mean, std, outcome = check_over_seeds([checks[i][1] for _, checks in parsed], op, threshold)
         outcomes.append(outcome)
         lines.append(f"{name} {mean:.3g} ± {std:.2g} (needs {op} {threshold:g}): {outcome}")
-    if "within the spread" in outcomes and (mode == "each part" or "fails" not in outcomes):
-        return "WITHIN THE SPREAD", lines
     if all(o == "passes" for o in outcomes):
         return "HOLDS", lines
-    if mode == "all" or all(o == "fails" for o in outcomes):
+    # every check must pass ("all"): one that fails beyond the spread decides; a claim of
+    # parts fails only when every part does
+    if ("fails" in outcomes) if mode == "all" else all(o == "fails" for o in outcomes):
         return "DOES NOT HOLD", lines
-    return "MIXED", lines
+    return ("WITHIN THE SPREAD" if "within the spread" in outcomes else "MIXED"), lines
 
 
 def verdict_over_seeds(per_seed: dict[int, tuple[str, str]], min_seeds: int = MIN_SEEDS
