@@ -118,3 +118,34 @@ def test_reinitialize_redraws_weights_and_resets_batchnorm():
 def test_unknown_model_names_the_choices():
     with pytest.raises(ValueError, match="resnet18"):
         models.create_model("transformer", 10)
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_small_cnn_pools_before_its_last_relu_with_the_same_function_and_gradients(mode):
+    """SmallCNN max-pools before a stage's last ReLU (faster); outputs, input gradients
+    and weight gradients must equal those of the usual conv -> BN -> ReLU -> pool order,
+    exactly, also where a whole pooling window is negative."""
+    model = models.create_model("small_cnn", num_classes=10, in_channels=1, image_size=28, seed=0)
+    assert [type(m) for m in model.stage1] == [nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d, nn.ReLU]
+
+    def usual_order(x: torch.Tensor) -> torch.Tensor:
+        for stage in (model.stage1, model.stage2):
+            conv, bn, pool, relu = stage
+            x = pool(relu(bn(conv(x))))
+        return model.fc(model.head(torch.flatten(x, 1)))
+
+    getattr(model, mode)()
+    x = torch.randn(16, 1, 28, 28, generator=torch.Generator().manual_seed(1)) - 1.0
+    results = []
+    for forward in (model, usual_order):
+        xi = x.clone().requires_grad_()
+        model.zero_grad()
+        logits = forward(xi)
+        logits.square().sum().backward()
+        results.append((logits.detach(), xi.grad, [p.grad.clone() for p in model.parameters()]))
+    (a, ga, pa), (b, gb, pb) = results
+    pre = model.stage1[1](model.stage1[0](x)).detach()
+    windows = torch.nn.functional.max_pool2d(pre, 2)
+    assert (windows < 0).any()  # the case where the two orders could differ is exercised
+    assert torch.equal(a, b) and torch.equal(ga, gb)
+    assert all(torch.equal(u, v) for u, v in zip(pa, pb))

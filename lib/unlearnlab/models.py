@@ -94,8 +94,19 @@ class _Classifier(nn.Module):
         return self.fc(self.features(x))
 
 
+def _pooled_stage(layers: list[nn.Module]) -> nn.Sequential:
+    """A conv stage ending in conv -> BN -> ReLU, max-pooled: the pool runs before the
+    last ReLU. Max-pooling and ReLU commute exactly (max(relu(x)) == relu(max(x)), and
+    the gradient reaches the same input), so the function, its gradients and every
+    trained weight are bit-identical to the usual order, while ReLU touches a quarter
+    of the values: training ran 12-17 % faster on two CPU cores (README)."""
+    *rest, relu = layers
+    return nn.Sequential(*rest, nn.MaxPool2d(2), relu)
+
+
 class SmallCNN(_Classifier):
-    """Two conv stages (2 conv + BN + ReLU each, max-pool) and a 2-layer MLP head."""
+    """Two conv stages (``convs_per_stage`` x conv + BN + ReLU, max-pooled) and a
+    2-layer MLP head."""
 
     stages = ("stage1", "stage2", "head", "fc")
     flatten_after = "stage2"
@@ -109,8 +120,8 @@ class SmallCNN(_Classifier):
         for _ in range(convs_per_stage - 1):
             layers1 += _conv_bn_relu(w1, w1)
             layers2 += _conv_bn_relu(w2, w2)
-        self.stage1 = nn.Sequential(*layers1, nn.MaxPool2d(2))
-        self.stage2 = nn.Sequential(*layers2, nn.MaxPool2d(2))
+        self.stage1 = _pooled_stage(layers1)
+        self.stage2 = _pooled_stage(layers2)
         side = image_size // 4
         self.head = nn.Sequential(nn.Linear(w2 * side * side, hidden), nn.ReLU())
         self.fc = nn.Linear(hidden, num_classes)
