@@ -1,6 +1,6 @@
 # Every target is self-sufficient on a fresh clone: it creates .venv and installs what
-# it needs. `make reproduce` runs every notebook at the cpu preset; `make test` runs
-# the test suite (which needs no downloaded data).
+# it needs. `make` alone prints the targets with their cost (help). Lines starting with
+# `##` under a target name are that help; the costs are measured on two CPU cores.
 
 PYTHON ?= python3
 VENV := .venv
@@ -8,16 +8,17 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PRESET ?= cpu
 # notebooks run at once by `make reproduce` (each in its own process, cores shared out);
-# 1 here: on this 2-core VM two single-thread workers were no faster than one (README)
+# 1 by default: on two cores two single-thread workers measured no faster than one
 JOBS ?= 1
 
-.PHONY: setup git-filter data reproduce seeds tune report fingerprint test lab strip clean
+.PHONY: help setup git-filter data reproduce seeds tune report smoke-reference test lab strip clean
 
-setup: $(STAMP)
+help:  ## this list (the default target)
+	@echo "unlearnlab: make TARGET [PRESET=smoke|cpu|gpu|paper]  (PRESET defaults to cpu)"
+	@echo
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-# What `make strip` and the git filter remove from notebooks: outputs, execution counts,
-# papermill's records and what JupyterLab writes on opening (language_info); cell ids stay.
-STRIP_ARGS := --keep-id --extra-keys "metadata.papermill metadata.language_info cell.metadata.papermill cell.metadata.execution"
+setup: $(STAMP)  ## create .venv and install everything (about 6 GB; 2-5 min)
 
 $(STAMP): pyproject.toml
 	@echo "Creating $(VENV) and installing unlearnlab with torch, torchvision, captum, jupyterlab,"
@@ -30,20 +31,22 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 	@echo "Installed: $$(du -sh $(VENV) | cut -f1) in $(VENV)."
 
-# A git filter (this clone's .git/config; .gitattributes names it) strips what `make strip`
-# strips whenever a notebook is staged, so opening notebooks in JupyterLab leaves the repo
-# clean. Nothing to do outside a git checkout.
+# A git filter and diff text conversion (this clone's .git/config; .gitattributes names
+# them) strip notebooks as unlearnlab.lab does (outputs, counts, run metadata; cell ids
+# kept), so what is staged and what `git diff` shows agree. Nothing outside a checkout.
+STRIP := "$(abspath $(PY))" -m unlearnlab.lab strip
 git-filter:
 	@if [ -d .git ]; then \
-	  git config filter.nbstripout.clean '"$(abspath $(PY))" -m nbstripout $(STRIP_ARGS)' \
+	  git config filter.nbstripout.clean '$(STRIP)' \
 	  && git config filter.nbstripout.smudge cat \
-	  && git config diff.ipynb.textconv '"$(abspath $(PY))" -m nbstripout -t' \
-	  && echo "git filter installed: notebooks/*.ipynb are stripped when staged (nbstripout $(subst ",,$(STRIP_ARGS)))"; \
+	  && git config filter.nbstripout.required true \
+	  && git config diff.ipynb.textconv '$(STRIP) --textconv' \
+	  && echo "git filter installed: notebooks/*.ipynb are stripped when staged and in git diff (unlearnlab.lab)"; \
 	fi
 
 # Fashion-MNIST: data/ first, then Debian's dataset-fashion-mnist (installed here when
 # apt is usable as root), then torchvision's download; the loader's error names them all.
-data: $(STAMP)
+data: $(STAMP)  ## Fashion-MNIST into place (Debian's package as root; about 30 MB)
 	@if [ ! -f data/FashionMNIST/raw/train-images-idx3-ubyte ] \
 	    && [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] \
 	    && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
@@ -54,7 +57,7 @@ data: $(STAMP)
 	fi
 	$(PY) -m unlearnlab.data fashion_mnist
 
-reproduce: data
+reproduce: data  ## every notebook at PRESET, then RESULTS.md and the figures (cpu: about 28 min)
 	$(PY) -m unlearnlab.run --preset $(PRESET) --jobs $(JOBS)
 	$(MAKE) report PRESET=$(PRESET)
 
@@ -63,7 +66,7 @@ reproduce: data
 # Not part of `make reproduce` (about three times its notebooks' time); finished seeds
 # are skipped when it is run again.
 SEEDS ?= 0,1,2
-seeds: data
+seeds: data  ## notebooks 01-04 once per seed in SEEDS=0,1,2 (cpu: about 40 min)
 	$(PY) -m unlearnlab.run --preset $(PRESET) 01 02 03 04 --grid SEED=$(SEEDS) --jobs $(JOBS)
 	$(MAKE) report PRESET=$(PRESET)
 
@@ -73,33 +76,52 @@ seeds: data
 # (its "l2ul (tuned)" row). Not part of `make reproduce` (README: time); finished trials
 # are kept in runs/cache/tuning/ and a re-run resumes.
 TRIALS ?= 10
-tune: data
+tune: data  ## equal-budget tuning, TRIALS=10 per method and scenario (cpu: about 40 min)
 	$(PY) -m unlearnlab.tuning --preset $(PRESET) --trials $(TRIALS)
 	$(PY) -m unlearnlab.tuning --preset $(PRESET) --trials $(TRIALS) --memorising \
 		--method l2ul --scenario "128 instances"
 
 # RESULTS.md and the README's headline, written from runs/<preset>/ (never typed)
-report: $(STAMP)
+report: $(STAMP)  ## RESULTS.md and the README's generated sections from runs/PRESET (seconds)
 	$(PY) -m unlearnlab.report --preset $(PRESET)
 
-# The smoke results' fingerprint that `make test` checks (after a change of results)
-fingerprint: $(STAMP)
-	$(PY) -m unlearnlab.run --preset smoke
-	$(PY) -m unlearnlab.report --fingerprint --preset smoke
+# The smoke results `make test` compares with, and each column's tolerance: every notebook
+# at smoke with 1 and with 2 torch threads, twice each, each from an empty cache
+# (unlearnlab.reference). After a change of results; then `make reproduce`.
+SMOKE_REF := $(CURDIR)/runs/smoke-reference
+smoke-reference: $(STAMP)  ## re-measure the smoke results make test compares with (4 smoke runs, about 17 min)
+	rm -rf $(SMOKE_REF)
+	for run in 1a 2a 1b 2b; do t=$${run%?}; \
+	  UNLEARNLAB_RUNS=$(SMOKE_REF)/$$run UNLEARNLAB_THREADS=$$t OMP_NUM_THREADS=$$t MKL_NUM_THREADS=$$t \
+	    $(PY) -m unlearnlab.run --preset smoke || exit 1; done
+	$(PY) -m unlearnlab.reference $(SMOKE_REF)/1a/smoke $(SMOKE_REF)/2a/smoke $(SMOKE_REF)/1b/smoke \
+	  $(SMOKE_REF)/2b/smoke --threads 1 2 1 2
 
-test: $(STAMP)
+test: $(STAMP)  ## the test suite, smoke notebooks included (about 8 min)
 	$(PY) -m pytest
 
 # JupyterLab at the repository root (runs/, figures/ and RESULTS.md in reach), showing
-# notebooks/. The kernel's display name is the one the notebooks carry, so Lab keeps it.
-lab: $(STAMP)
+# notebooks/. PRESET becomes the notebooks' default (UNLEARNLAB_PRESET; a notebook's own
+# PRESET parameter still wins); notebooks/ are saved stripped (unlearnlab.lab), so
+# running and saving them leaves git status clean.
+lab: $(STAMP)  ## JupyterLab; make lab PRESET=smoke explores in seconds per notebook
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3"
-	$(VENV)/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)" --FileContentsManager.preferred_dir=notebooks \
+	UNLEARNLAB_PRESET=$(PRESET) $(VENV)/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)" \
+	  --FileContentsManager.preferred_dir=notebooks \
+	  --FileContentsManager.pre_save_hook=unlearnlab.lab.strip_before_save \
 	  $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-# Strip outputs and run metadata from the notebooks before committing (cell ids kept).
-strip: $(STAMP)
-	$(VENV)/bin/nbstripout $(STRIP_ARGS) notebooks/*.ipynb
+strip: $(STAMP)  ## strip outputs and run metadata from notebooks/*.ipynb
+	$(PY) -m unlearnlab.lab strip notebooks/*.ipynb
 
-clean:
-	rm -rf runs
+clean:  ## delete runs/ (executed notebooks, results, trained models), after asking
+	@if [ -d runs ]; then \
+	  echo "make clean deletes runs/ ($$(du -sh runs | cut -f1)): executed notebooks, results tables and"; \
+	  echo "the cache of trained models ($$(find runs -name '*.pt' | wc -l) checkpoints; retraining them takes"; \
+	  echo "tens of minutes at cpu). Committed figures, RESULTS.md and tuning/ are kept."; \
+	  if [ "$(YES)" != 1 ]; then \
+	    printf "Delete runs/? [y/N] "; read answer; \
+	    case "$$answer" in [yY]*) ;; *) echo "kept runs/"; exit 0;; esac; \
+	  fi; \
+	  rm -rf runs && echo "deleted runs/"; \
+	 else echo "nothing to delete: no runs/"; fi

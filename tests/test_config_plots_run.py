@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import seaborn as sns
 
-from unlearnlab import config, paths, plots, run
+from unlearnlab import config, execute, paths, plots, run
 
 
 def test_presets_are_complete_and_overridable():
@@ -24,6 +24,14 @@ def test_presets_are_complete_and_overridable():
     gpu = config.get_preset("gpu")  # the papers' regime: the whole training set, ResNet-18
     assert (gpu.dataset, gpu.model, gpu.train_subset, gpu.train.augment) == (
         "fashion_mnist", "resnet18", None, "none")
+
+
+def test_a_notebook_without_a_preset_takes_the_environments_then_cpu(monkeypatch):
+    monkeypatch.delenv("UNLEARNLAB_PRESET", raising=False)
+    assert config.get_preset(None).name == "cpu"
+    monkeypatch.setenv("UNLEARNLAB_PRESET", "smoke")  # make lab PRESET=smoke
+    assert config.get_preset(None).name == "smoke"
+    assert config.get_preset("cpu").name == "cpu", "a PRESET the run injects wins over the environment"
 
 
 def test_unknown_preset_names_the_choices():
@@ -104,5 +112,5 @@ def test_failing_notebook_is_reported_with_its_cell(tmp_path):
     source = tmp_path / "01-broken.ipynb"
     nbformat.write(nb, source)
     with pytest.raises(run.NotebookFailed, match=r"01-broken.ipynb failed in cell \d+.*ValueError: boom in cell two"):
-        run.execute(source, "smoke", output_dir=tmp_path / "out", progress=False)
+        execute.run_notebook(source, "smoke", output_dir=tmp_path / "out", progress=False)
     assert (tmp_path / "out" / "01-broken.ipynb").exists(), "the executed copy is kept to inspect"

@@ -260,3 +260,38 @@ def test_workers_and_kernels_do_not_outlive_the_parent(tmp_path, how):
     assert not [p for p in workers + kernels if _alive(p)], "orphaned workers or kernels"
     for manifest in (tmp_path / "runs").glob("*/*/*/manifest.json"):
         assert json.loads(manifest.read_text())["status"] == "running", "never marked done"
+
+
+def test_runs_with_parameters_or_another_seed_never_write_the_canonical_results(
+        table_notebook, tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "NOTEBOOKS_DIR", tmp_path)
+    monkeypatch.setenv("UNLEARNLAB_RUNS", str(tmp_path / "runs"))
+    canonical = tmp_path / "runs" / "smoke" / "results" / "01-table.csv"
+    assert run.main(["--preset", "smoke", "01", "-p", "SCALE=64.0"]) == 0
+    assert run.main(["--preset", "smoke", "01", "--seed", "2"]) == 0
+    assert not canonical.exists(), "a run with parameters wrote the canonical results"
+    own = list((tmp_path / "runs" / "smoke" / "01-table").glob("*/results/01-table.csv"))
+    assert len(own) == 2, "each run with parameters has a folder of its own"
+    assert run.main(["--preset", "smoke", "01"]) == 0
+    assert pd.read_csv(canonical)["score"].tolist() == [0.0, 0.0], "the canonical run: defaults, seed 0"
+
+
+def test_the_readme_example_with_parameters_goes_to_its_own_folder_at_cpu(monkeypatch, tmp_path):
+    """`run --preset cpu 05 -p K=64` (the README's example) must leave figures/ and the
+    canonical results alone: its run folder is under runs/cpu/05-leaderboard/<key>/."""
+    monkeypatch.setenv("UNLEARNLAB_RUNS", str(tmp_path / "runs"))
+    seen = []
+    monkeypatch.setattr(grid, "run_grid", lambda runs, **kw: seen.extend(runs) or [])
+    monkeypatch.setattr(grid, "merge", lambda *a, **kw: {})
+    before = subprocess.run(["git", "status", "--porcelain"], cwd=paths.REPO_ROOT,
+                            capture_output=True, text=True).stdout
+    assert run.main(["--preset", "cpu", "05", "-p", "K=64"]) == 0
+    (point,) = seen
+    assert point.parameters == {"SEED": 0, "K": 64}
+    assert point.folder.parent == tmp_path / "runs" / "cpu" / "05-leaderboard"
+    monkeypatch.setenv("UNLEARNLAB_RUN_DIR", str(point.folder))
+    assert paths.figures_dir("05-leaderboard", "cpu") == point.folder / "figures"
+    assert paths.results_path("05-leaderboard", "cpu").parent == point.folder / "results"
+    after = subprocess.run(["git", "status", "--porcelain"], cwd=paths.REPO_ROOT,
+                           capture_output=True, text=True).stdout
+    assert after == before

@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch import nn
 
-from unlearnlab import config, data, experiment, methods, metrics, models, run, training
+from unlearnlab import cache, config, data, execute, experiment, methods, metrics, models, run
 from unlearnlab.methods.lrp import LRPIncompatibleModel, check_lrp_compatible
 from unlearnlab.training import TrainConfig
 
@@ -170,13 +170,13 @@ def test_a_changed_architecture_is_an_error_and_divergence_is_loud(misbehaving_m
 
 
 def test_an_entry_is_served_only_for_its_own_config(runs_dir):
-    first = training.cached("hard-a", {"lr": 0.1}, lambda: {"v": torch.tensor(1.0)})
-    blob, sidecar = training.cache_paths("hard-a", {"lr": 0.1})
+    first = cache.cached("hard-a", {"lr": 0.1}, lambda: {"v": torch.tensor(1.0)})
+    blob, sidecar = cache.cache_paths("hard-a", {"lr": 0.1})
     meta = json.loads(sidecar.read_text())
     meta["config"] = {"lr": 0.2}  # an entry whose sidecar says it was made for another config
     sidecar.write_text(json.dumps(meta))
     with pytest.warns(UserWarning, match="another config"):
-        again = training.cached("hard-a", {"lr": 0.1}, lambda: {"v": torch.tensor(2.0)})
+        again = cache.cached("hard-a", {"lr": 0.1}, lambda: {"v": torch.tensor(2.0)})
     assert float(first["v"]) == 1.0 and float(again["v"]) == 2.0
 
 
@@ -186,17 +186,17 @@ def test_keys_follow_the_model_structure_and_the_cache_format(monkeypatch):
     assert models.structure_fingerprint(a) == models.structure_fingerprint(b), "weights do not matter"
     b.fc = nn.Linear(b.fc.in_features, 10, bias=False)
     assert models.structure_fingerprint(a) != models.structure_fingerprint(b)
-    key = training.config_key({"x": 1})
-    monkeypatch.setattr(training, "CACHE_FORMAT", training.CACHE_FORMAT + 1)
-    assert training.config_key({"x": 1}) != key
+    key = cache.config_key({"x": 1})
+    monkeypatch.setattr(cache, "CACHE_FORMAT", cache.CACHE_FORMAT + 1)
+    assert cache.config_key({"x": 1}) != key
 
 
 def test_leftover_temporary_files_are_cleaned_up(runs_dir):
-    blob, _ = training.cache_paths("hard-b", {"k": 1})
+    blob, _ = cache.cache_paths("hard-b", {"k": 1})
     blob.parent.mkdir(parents=True, exist_ok=True)
     leftover = blob.with_name(f".{blob.name}.99999.tmp")
     leftover.write_bytes(b"half a checkpoint")
-    training.cached("hard-b", {"k": 1}, lambda: {"v": 1})
+    cache.cached("hard-b", {"k": 1}, lambda: {"v": 1})
     assert not leftover.exists() and blob.exists()
 
 
@@ -205,7 +205,7 @@ def test_an_unwritable_cache_still_returns_the_result(tmp_path, monkeypatch):
     blocker.write_text("the cache folder cannot be made under a file, even by root")
     monkeypatch.setenv("UNLEARNLAB_RUNS", str(blocker))
     with pytest.warns(UserWarning, match="Could not write the cache entry"):
-        assert training.cached("hard-c", {"k": 1}, lambda: {"v": 3})["v"] == 3
+        assert cache.cached("hard-c", {"k": 1}, lambda: {"v": 3})["v"] == 3
 
 
 def test_a_failing_write_keeps_nothing_half_written(runs_dir, monkeypatch):
@@ -215,8 +215,8 @@ def test_a_failing_write_keeps_nothing_half_written(runs_dir, monkeypatch):
 
     monkeypatch.setattr(torch, "save", full_disk)
     with pytest.warns(UserWarning, match="No space left"):
-        assert training.cached("hard-d", {"k": 1}, lambda: {"v": 4})["v"] == 4
-    blob, _ = training.cache_paths("hard-d", {"k": 1})
+        assert cache.cached("hard-d", {"k": 1}, lambda: {"v": 4})["v"] == 4
+    blob, _ = cache.cache_paths("hard-d", {"k": 1})
     assert not list(blob.parent.glob(f".{blob.stem}.*.tmp")) and not blob.exists()
 
 
@@ -265,13 +265,13 @@ def test_lrp_path_refuses_before_captum_runs(smoke, digits, class_split):
 # -- 6. notebook parameters, 7. the runner ------------------------------------------------
 
 
-@pytest.mark.parametrize("notebook", run.list_notebooks(), ids=lambda p: p.stem)
+@pytest.mark.parametrize("notebook", execute.list_notebooks(), ids=lambda p: p.stem)
 def test_every_parameter_line_parses(notebook, caplog):
     first = next(c for c in json.loads(notebook.read_text())["cells"] if c["cell_type"] == "code")
     assigned = [line.split(":")[0].split("=")[0].strip() for line in "".join(first["source"]).splitlines()
                 if line.strip() and not line.startswith("#")]
     with caplog.at_level("WARNING"):
-        parsed = run.notebook_parameters(notebook)
+        parsed = execute.notebook_parameters(notebook)
     assert "Unable to parse" not in caplog.text
     assert list(parsed) == assigned
     # no annotated assignments: older papermill versions cannot parse them; types go in "# type:"

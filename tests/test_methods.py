@@ -130,3 +130,11 @@ def test_neggrad_lowers_forget_accuracy(smoke, original, request_for, digits, cl
     after = (result.model(digits.normalize(xf)).argmax(1) == yf).float().mean()
     assert before > 0.9 and after < 0.5
     assert result.record["steps"] > 0
+
+
+def test_register_refuses_a_name_taken_by_another_function():
+    with pytest.raises(ValueError, match="already registered"):
+        @methods.register("finetune")
+        def my_finetune(model, request):  # pragma: no cover - never registered
+            return model
+    assert methods.get_method("finetune").fn.__module__ == "unlearnlab.methods.baselines"

@@ -57,23 +57,6 @@ def test_leaderboard_markdown_shows_flags_and_lines():
     assert "- good: one class: #1/1" in text
 
 
-def test_the_results_fingerprint_ignores_timings_and_sees_results(tmp_path):
-    table = pd.DataFrame({"method": ["a", "b"], "acc_forget": [0.1234, -0.0001], "time_s": [1.0, 2.0],
-                          "attack_time_s": [0.5, 0.1], "speedup": [3.0, 1.0], "cached": [True, False]})
-    table = table.assign(time_s_mean=[1.0, 2.0], speedup_std=[0.1, 0.2])
-    name = "01-relabel-vs-reset.csv"
-    table.to_csv(tmp_path / name, index=False)
-    table.to_csv(tmp_path / "99-not-a-notebook.csv", index=False)
-    first = report.results_fingerprint(tmp_path)
-    assert list(first) == ["01-relabel-vs-reset"], "only the notebooks' tables"
-    table.assign(time_s=[9.0, 9.0], attack_time_s=[3.0, 3.0], speedup=[0.1, 0.1], cached=[False, True],
-                 time_s_mean=[5.0, 5.0], speedup_std=[1.0, 1.0],
-                 acc_forget=[0.12341, 0.0]).to_csv(tmp_path / name, index=False)
-    assert report.results_fingerprint(tmp_path) == first, "timings and sub-0.001 noise are not results"
-    table.assign(acc_forget=[0.2, 0.0]).to_csv(tmp_path / name, index=False)
-    assert report.results_fingerprint(tmp_path) != first
-
-
 def test_seed_runs_of_older_notebook_code_are_named_stale(runs_dir):
     from unlearnlab import grid
 

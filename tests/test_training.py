@@ -8,7 +8,7 @@ from contextlib import nullcontext
 import pytest
 import torch
 
-from unlearnlab import models, training
+from unlearnlab import cache, models, training
 from unlearnlab.training import TrainConfig
 
 
@@ -88,26 +88,26 @@ def _counting(value):
 def test_cache_hits_after_first_compute(runs_dir):
     config = {"test": "hit", "n": 1}
     compute, calls = _counting({"w": torch.ones(3)})
-    first = training.cached("unit", config, compute)
-    second = training.cached("unit", config, compute)
+    first = cache.cached("unit", config, compute)
+    second = cache.cached("unit", config, compute)
     assert len(calls) == 1 and torch.equal(first["w"], second["w"])
-    blob, sidecar = training.cache_paths("unit", config)
+    blob, sidecar = cache.cache_paths("unit", config)
     assert json.loads(sidecar.read_text())["config"] == config
     assert not list(blob.parent.glob(".*.tmp")), "no temporary file left behind"
 
 
 def test_cache_key_ignores_dict_order_and_follows_values():
-    assert training.config_key({"a": 1, "b": 2}) == training.config_key({"b": 2, "a": 1})
-    assert training.config_key({"a": 1}) != training.config_key({"a": 2})
-    assert training.config_key({"cfg": TrainConfig(epochs=1)}) != training.config_key({"cfg": TrainConfig(epochs=2)})
+    assert cache.config_key({"a": 1, "b": 2}) == cache.config_key({"b": 2, "a": 1})
+    assert cache.config_key({"a": 1}) != cache.config_key({"a": 2})
+    assert cache.config_key({"cfg": TrainConfig(epochs=1)}) != cache.config_key({"cfg": TrainConfig(epochs=2)})
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip_byte", "drop_sidecar", "garbage_sidecar"])
 def test_damaged_cache_is_recomputed_not_loaded(damage):
     config = {"test": "damage", "kind": damage}
     compute, calls = _counting({"w": torch.arange(1000.0)})
-    training.cached("unit", config, compute)
-    blob, sidecar = training.cache_paths("unit", config)
+    cache.cached("unit", config, compute)
+    blob, sidecar = cache.cache_paths("unit", config)
     raw = blob.read_bytes()
     if damage == "truncate":
         blob.write_bytes(raw[: len(raw) // 2])
@@ -119,9 +119,9 @@ def test_damaged_cache_is_recomputed_not_loaded(damage):
     else:
         sidecar.write_text("{not json")
     with pytest.warns(UserWarning, match="damaged cache") if damage != "drop_sidecar" else nullcontext():
-        again = training.cached("unit", config, compute)
+        again = cache.cached("unit", config, compute)
     assert len(calls) == 2 and torch.equal(again["w"], torch.arange(1000.0))
-    assert training.load_cached("unit", config) is not None, "recomputed entry is stored again"
+    assert cache.load_cached("unit", config) is not None, "recomputed entry is stored again"
 
 
 def test_original_model_comes_from_cache_the_second_time(smoke, digits, original):
@@ -141,3 +141,38 @@ def test_model_stays_trainable_after_predict(digits):
     loss = model(digits.normalize(digits.x_test[:8])).sum()
     loss.backward()
     assert all(p.grad is not None for p in model.parameters())
+
+
+def test_a_loop_inside_another_shows_no_bar_of_its_own(monkeypatch):
+    """One bar per top-level loop: in a notebook each nested bar would leave an output."""
+    monkeypatch.setenv("UNLEARNLAB_QUIET", "0")
+    made = []
+
+    class Counting(training.tqdm):
+        def __init__(self, *args, **kwargs):
+            made.append(kwargs.get("desc"))
+            super().__init__(*args, disable=True, **kwargs)
+
+    monkeypatch.setattr(training, "tqdm", Counting)
+    seen = [(a, b) for a in training.progress(range(3), desc="outer")
+            for b in training.progress(range(2), desc="inner")]
+    assert len(seen) == 6 and made == ["outer"]
+    list(training.progress(range(2), desc="next"))
+    assert made == ["outer", "next"], "a loop after the first one has its bar again"
+
+
+def test_expected_warnings_print_as_lines_in_a_notebook(monkeypatch, capsys):
+    import warnings
+
+    from unlearnlab import notices
+
+    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)
+    notices.report_as_lines()
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        notices.warn("neggrad DIVERGED: 3 weights are NaN")
+    captured = capsys.readouterr()
+    assert captured.out == "warning: neggrad DIVERGED: 3 weights are NaN\n" and captured.err == ""
+    with pytest.warns(UserWarning, match="someone else's"):  # other warnings: shown as before
+        warnings.warn("someone else's", UserWarning, stacklevel=1)
+    assert capsys.readouterr().out == ""

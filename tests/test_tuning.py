@@ -1,4 +1,4 @@
-"""Equal-budget tuning (issue 10): search spaces, disjoint validation requests, the
+"""Equal-budget tuning: search spaces, disjoint validation requests, the
 objective, resumable seeded studies and the tuned-settings file."""
 
 import json

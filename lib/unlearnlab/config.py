@@ -19,6 +19,7 @@ Every field can be overridden: ``get_preset("cpu", model="allcnn", epochs=2)``.
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,7 +111,7 @@ _PRESETS: dict[str, Preset] = {
         dataset="fashion_mnist",
         model="resnet18",
         # Sized, not yet measured: an H100 ran ResNet-18 on all 60,000 Fashion-MNIST images
-        # for 15 epochs to train 99.98 % / test 94.0 % (issue 9), and the library's loop
+        # for 15 epochs to train 99.98 % / test 94.0 %, and the library's loop
         # reached about 12,000 img/s at batch 128 there, several times more at batch 512.
         # Batch 512 (lr scaled linearly from 0.1 at 256) and 12 epochs put one training
         # run near 20-30 s, so the about 25 originals and retrains of all notebooks stay
@@ -159,8 +160,14 @@ def memorising(preset: Preset) -> Preset:
     return dataclasses.replace(preset, **changes)
 
 
+def preset_name(name: str | None = None) -> str:
+    """``name``, or where it is None the environment's ``UNLEARNLAB_PRESET`` (``make lab
+    PRESET=smoke`` sets it), else ``cpu``: a notebook's ``PRESET = None`` default."""
+    return name if name is not None else (os.environ.get("UNLEARNLAB_PRESET") or "cpu")
+
+
 def get_preset(
-    name: str,
+    name: str | None,
     *,
     seed: int | None = None,
     dataset: str | None = None,
@@ -169,7 +176,9 @@ def get_preset(
     train_subset: int | None = None,
     forget_class: int | None = None,
 ) -> Preset:
-    """A preset with the notebook's overrides applied (None keeps the preset's value)."""
+    """A preset with the notebook's overrides applied (None keeps the preset's value);
+    ``name`` None is :func:`preset_name`'s choice."""
+    name = preset_name(name)
     if name not in _PRESETS:
         raise ValueError(f"Unknown preset {name!r}; choose one of {', '.join(PRESET_NAMES)}")
     for key, value in (("seed", seed), ("epochs", epochs), ("train_subset", train_subset),

@@ -14,12 +14,13 @@ import torch
 from torch import nn
 
 from . import analysis, data, metrics
+from .cache import cached
 from .config import Preset
 from .data import Dataset, ForgetSplit, load_dataset, union_split
 from .methods import UnlearningRequest, get_method, list_methods, run_method
 from .metrics import Evaluation, add_gap_to_retrain
 from .models import create_model, structure_fingerprint
-from .training import History, as_input, cached, default_device, fit, prepare_model, progress
+from .training import History, as_input, default_device, fit, prepare_model, progress
 
 
 def load_preset_data(preset: Preset) -> Dataset:
@@ -198,7 +199,7 @@ class Check:
 
     A claim built from checks prints them on a ``checks`` line under its numbers, so
     that ``make seeds`` can report each one's mean ± std over seeds beside its threshold
-    and call a claim HOLDS only when it holds beyond the spread (issue 10). Truthy when
+    and call a claim HOLDS only when it holds beyond the spread. Truthy when
     the check passes; NaN fails."""
 
     name: str

@@ -37,7 +37,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import paths
+from . import execute, paths
+from .execute import NotebookFailed, environment, run_notebook, thread_environment
 
 MANIFEST = "manifest.json"
 
@@ -227,8 +228,6 @@ def execute_run(run: GridRun, threads: int | None = None) -> dict:
     ``failed`` with the notebook, cell and error). Never raises for a failing notebook,
     so that a pool or a cluster array collects every outcome. This is the function a
     local worker and a Slurm job both call."""
-    from .run import NotebookFailed, execute
-
     folder = run.folder
     folder.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(folder / "results", ignore_errors=True)  # no table of an older attempt
@@ -242,16 +241,13 @@ def execute_run(run: GridRun, threads: int | None = None) -> dict:
         manifest["slurm_job"] = job_id + (f"_{os.environ['SLURM_ARRAY_TASK_ID']}"
                                           if "SLURM_ARRAY_TASK_ID" in os.environ else "")
     write_manifest(folder, manifest)
-    environment = {"UNLEARNLAB_RUNS": str(run.runs_root), "UNLEARNLAB_RUN_DIR": str(folder)}
-    if threads:  # the kernel inherits these: N workers must not oversubscribe the cores
-        environment.update({v: str(threads) for v in
-                            ("UNLEARNLAB_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")})
+    run_environment = {"UNLEARNLAB_RUNS": str(run.runs_root), "UNLEARNLAB_RUN_DIR": str(folder)}
     parameters = dict(run.parameters)
     seed = parameters.pop("SEED", 0)
     start = time.perf_counter()
     try:
-        with _environment(environment):
-            executed = execute(run.notebook, run.preset, seed=seed, output_dir=folder,
+        with environment(run_environment), thread_environment(threads):
+            executed = run_notebook(run.notebook, run.preset, seed=seed, output_dir=folder,
                                extra_parameters=parameters, progress=False)
     except NotebookFailed as err:
         manifest.update(status="failed", error=str(err))
@@ -266,46 +262,17 @@ def execute_run(run: GridRun, threads: int | None = None) -> dict:
     return manifest
 
 
-@contextlib.contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    """Set environment variables for the duration (the kernel started inside inherits them)."""
-    previous = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in previous.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 # --- executors ----------------------------------------------------------------------------
 
 def run_local(runs: Sequence[GridRun], jobs: int = 1) -> Iterator[dict]:
-    """Run in ``jobs`` worker processes on this machine (the cores shared out between
-    them); yield each manifest as its run finishes. With one job the runs go one after
-    another in this process."""
-    threads = max(1, (os.cpu_count() or 1) // jobs)
-    if jobs == 1:
-        for run in runs:
-            yield execute_run(run, threads)
-        return
-    import concurrent.futures as cf
-
-    from .run import worker_pool
-
-    with worker_pool(jobs) as pool:
-        futures = {pool.submit(execute_run, run, threads): run for run in runs}
-        for future in cf.as_completed(futures):
-            try:
-                yield future.result()
-            except Exception as err:  # the worker process itself died
-                run = futures[future]
-                yield {"notebook": run.name, "preset": run.preset, "parameters": run.parameters,
+    """Run on this machine through :func:`unlearnlab.execute.run_local` (``jobs`` worker
+    processes, the cores shared out); yield each manifest as its run finishes."""
+    for run, outcome in execute.run_local(execute_run, runs, jobs=jobs):
+        if isinstance(outcome, BaseException):  # the worker process itself died
+            outcome = {"notebook": run.name, "preset": run.preset, "parameters": run.parameters,
                        "key": run.key, "status": "failed",
-                       "error": f"{run.notebook.name}: worker died: {type(err).__name__}: {err}"}
+                       "error": f"{run.notebook.name}: worker died: {type(outcome).__name__}: {outcome}"}
+        yield outcome
 
 
 @dataclass

@@ -355,7 +355,7 @@ def _point(ax, row, x: str, y: str, *, xerr: str | None = None, yerr: str | None
 
 def _tuning_arrows(ax, part: pd.DataFrame, x: str, y: str) -> bool:
     """An arrow from each method's point at its paper defaults to its point at the tuned
-    hyperparameters (issue 10); True when there was one."""
+    hyperparameters; True when there was one."""
     points = part.set_index("method")
     pairs = tuned_pairs(list(points.index))
     for base, label in pairs:

@@ -9,7 +9,6 @@ headline section (between its ``results`` markers), stamped with the commit and 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import re
 import sys
@@ -64,7 +63,7 @@ def read_notebook(path: Path) -> NotebookReport:
     return report
 
 
-#: Seeds a claim must be tested on before its verdict over seeds is given (issue 10).
+#: Seeds a claim must be tested on before its verdict over seeds is given.
 MIN_SEEDS = 3
 
 
@@ -358,55 +357,15 @@ def write_methods_doc() -> Path:
     return METHODS_DOC
 
 
-#: The smoke results the committed code produces; ``test_notebooks`` recomputes them.
-FINGERPRINT_FILE = paths.REPO_ROOT / "tests" / "smoke_results.json"
-#: Columns that measure the machine rather than the method: left out of the fingerprint.
-_MACHINE_COLUMNS = re.compile(r"(^|_)time_s(_|$)|^speedup(_|$)|^cached$")
-
-
-def results_fingerprint(results: Path) -> dict[str, str]:
-    """``{table: sha256}`` of each notebook's results tables (``<notebook>*.csv``) with the
-    timing columns dropped and numbers rounded to 3 decimals, so that the same code gives
-    the same fingerprint on any run of the same machine type."""
-    from .run import list_notebooks
-
-    notebooks = tuple(nb.stem for nb in list_notebooks())
-    tables = sorted(t for t in results.glob("*.csv") if t.stem.startswith(notebooks))
-    if not tables:
-        raise FileNotFoundError(f"no notebook results tables in {results}; run the notebooks first")
-    digests = {}
-    for table in tables:
-        frame = pd.read_csv(table)
-        frame = frame.drop(columns=[c for c in frame.columns if _MACHINE_COLUMNS.search(c)])
-        numbers = frame.select_dtypes("number").columns
-        frame[numbers] = frame[numbers].astype(float).round(3) + 0.0  # -0.0 -> 0.0
-        digests[table.stem] = hashlib.sha256(frame.to_csv(index=False).encode()).hexdigest()
-    return digests
-
-
-def write_fingerprint(preset: str = "smoke") -> Path:
-    """Record the fingerprint of ``runs/<preset>/results`` as the committed one."""
-    FINGERPRINT_FILE.write_text(json.dumps(
-        {"preset": preset, "tables": results_fingerprint(paths.preset_dir(preset) / "results")},
-        indent=1, sort_keys=True) + "\n")
-    return FINGERPRINT_FILE
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m unlearnlab.report", description=__doc__.split("\n")[0])
     parser.add_argument("--preset", default="cpu")
-    parser.add_argument("--fingerprint", action="store_true",
-                        help=f"record the fingerprint of runs/<preset>/results in {FINGERPRINT_FILE.name} "
-                             "(make fingerprint: at the smoke preset)")
     parser.add_argument("--methods", action="store_true",
                         help=f"only write {METHODS_DOC.relative_to(paths.REPO_ROOT)} (from the methods' code)")
     args = parser.parse_args(argv)
     try:
         if args.methods:
             print(f"wrote {write_methods_doc()}")
-            return 0
-        if args.fingerprint:
-            print(f"wrote {write_fingerprint(args.preset)}")
             return 0
         for path in write(args.preset):
             print(f"wrote {path}")

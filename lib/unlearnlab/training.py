@@ -1,31 +1,25 @@
-"""Training, evaluation and prediction loops over in-memory tensor batches, and the
-checkpoint cache.
+"""Training, evaluation and prediction loops over in-memory tensor batches (the checkpoint
+cache is :mod:`unlearnlab.cache`).
 
 The hot path has no per-sample Python: a batch is sliced from uint8 tensors, moved to
 the device, normalised and (optionally) augmented there. Progress bars come from tqdm.auto
-and are silenced by ``UNLEARNLAB_QUIET=1`` (the tests set it).
+(one per top-level loop) and are silenced by ``UNLEARNLAB_QUIET=1`` (the tests set it).
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import math
 import os
 import time
-import warnings
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import paths
 from .validation import check_float, check_int
 
 Normalizer = Callable[[torch.Tensor], torch.Tensor]
@@ -49,9 +43,25 @@ def progress_enabled() -> bool:
     return os.environ.get("UNLEARNLAB_QUIET", "") in ("", "0")
 
 
+#: The progress bar shown now, if any: loops inside it show none of their own.
+_open_bars: list = []
+
+
 def progress(iterable, **kwargs):
-    """tqdm that the tests (and ``UNLEARNLAB_QUIET=1``) keep quiet."""
-    return tqdm(iterable, disable=not progress_enabled(), leave=False, **kwargs)
+    """Iterate with one tqdm bar per top-level loop; a loop run inside another's bar (the
+    epochs of a retrain inside the leaderboard's seeds) shows none, so a notebook cell
+    keeps one bar per loop instead of one output per inner loop. Quiet under
+    ``UNLEARNLAB_QUIET=1`` (the tests and headless runs set it)."""
+    if _open_bars or not progress_enabled():
+        yield from iterable
+        return
+    bar = tqdm(iterable, **kwargs)
+    _open_bars.append(bar)
+    try:
+        yield from bar
+    finally:
+        _open_bars.remove(bar)
+        bar.close()
 
 
 def uses_channels_last(device: torch.device) -> bool:
@@ -350,142 +360,3 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, normalize: N
     if len(y) == 0:
         return float("nan")
     return float((predict(model, x, normalize=normalize, device=device).argmax(1) == y).float().mean())
-
-
-# --------------------------------------------------------------------------------------
-# Checkpoint cache
-
-
-#: Bumped whenever what a cache entry holds changes meaning; part of every key, so old
-#: entries are recomputed rather than misread.
-CACHE_FORMAT = 2
-
-
-def config_key(config: dict[str, Any]) -> str:
-    """Stable hash of a JSON-able config and the cache format (key order does not matter)."""
-    text = json.dumps({"cache_format": CACHE_FORMAT, "config": config}, sort_keys=True,
-                      default=_json_default)
-    return hashlib.sha256(text.encode()).hexdigest()[:20]
-
-
-def _as_json(config: dict[str, Any]) -> Any:
-    return json.loads(json.dumps(config, default=_json_default))
-
-
-def _json_default(obj: Any) -> Any:
-    if hasattr(obj, "__dataclass_fields__"):
-        return asdict(obj)
-    if isinstance(obj, (tuple, set, frozenset)):
-        return list(obj)
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"Not JSON-serialisable in a cache key: {obj!r}")
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def cache_paths(kind: str, config: dict[str, Any]) -> tuple[Path, Path]:
-    key = config_key(config)
-    base = paths.cache_dir() / f"{kind}-{key}"
-    return base.with_suffix(".pt"), base.with_suffix(".json")
-
-
-def load_cached(kind: str, config: dict[str, Any]) -> Any | None:
-    """The cached object for ``config``, or None if absent, truncated or corrupted.
-
-    The sidecar stores the file's SHA-256, so a damaged file is never loaded (and
-    ``torch.load(weights_only=True)`` never unpickles arbitrary objects).
-    """
-    blob, sidecar = cache_paths(kind, config)
-    if not blob.exists() or not sidecar.exists():
-        return None
-    try:
-        meta = json.loads(sidecar.read_text())
-        if meta.get("config") != _as_json(config):
-            raise ValueError("its sidecar holds another config")
-        if meta.get("sha256") != _file_sha256(blob):
-            raise ValueError("checksum mismatch")
-        return torch.load(blob, map_location="cpu", weights_only=True)
-    except Exception as exc:  # any damage means: recompute
-        warnings.warn(f"Ignoring damaged cache entry {blob.name} ({exc}); recomputing",
-                      stacklevel=2)
-        return None
-
-
-def save_cached(kind: str, config: dict[str, Any], obj: Any) -> Path:
-    """Write atomically: temporary file, then rename; the JSON sidecar follows."""
-    blob, sidecar = cache_paths(kind, config)
-    blob.parent.mkdir(parents=True, exist_ok=True)
-    tmp = blob.with_name(f".{blob.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(obj, tmp)
-        meta = {"kind": kind, "config": _as_json(config), "cache_format": CACHE_FORMAT,
-                "sha256": _file_sha256(tmp), "torch": torch.__version__}
-        os.replace(tmp, blob)
-    except BaseException:  # a full disk, or Ctrl-C: leave no half-written file behind
-        tmp.unlink(missing_ok=True)
-        raise
-    paths.atomic_write_text(sidecar, json.dumps(meta, indent=2, sort_keys=True))
-    return blob
-
-
-@contextlib.contextmanager
-def _entry_lock(blob: Path) -> Iterator[None]:
-    """An exclusive lock on one cache entry (``flock`` on a ``.lock`` file beside it),
-    so that concurrent workers on one file system compute an entry once: the second
-    waits, then loads what the first wrote. Where ``fcntl`` is missing (Windows), no
-    lock: atomic writes still keep every entry whole."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
-        yield
-        return
-    try:
-        blob.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(blob.with_name(f".{blob.name}.lock"), "a")  # noqa: SIM115
-    except OSError:  # a read-only cache: nothing will be written, nothing to guard
-        yield
-        return
-    with handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _remove_leftovers(blob: Path) -> None:
-    """Delete temporary files of this entry left by an interrupted write (called under
-    the entry's lock, so no other worker is writing them)."""
-    for leftover in blob.parent.glob(f".{blob.stem}.*.tmp"):
-        leftover.unlink(missing_ok=True)
-
-
-def cached(kind: str, config: dict[str, Any], compute: Callable[[], Any]) -> Any:
-    """Load ``kind`` for ``config`` from the cache, or compute and store it.
-
-    ``compute`` must return tensors and plain types only (``weights_only`` loads).
-    Safe between concurrent processes: the entry is locked while it is computed.
-    """
-    hit = load_cached(kind, config)
-    if hit is not None:
-        return hit
-    blob = cache_paths(kind, config)[0]
-    with _entry_lock(blob):
-        hit = load_cached(kind, config)  # another worker may have written it meanwhile
-        if hit is not None:
-            return hit
-        _remove_leftovers(blob)
-        obj = compute()
-        try:
-            save_cached(kind, config, obj)
-        except OSError as exc:
-            warnings.warn(f"Could not write the cache entry {blob.name} ({exc}); the computed "
-                          f"result is used, but it will be computed again next time", stacklevel=2)
-    return obj

@@ -1,4 +1,4 @@
-"""Equal-budget hyperparameter tuning (issue 10): every method gets the same number of
+"""Equal-budget hyperparameter tuning: every method gets the same number of
 optuna trials (seeded TPE) over its main hyperparameters (:data:`SPACES`), on a
 validation request disjoint from the reported one, with one objective for all:
 the mean absolute gap to retrain over forget, retain and test accuracy and the entropy
@@ -38,11 +38,12 @@ import torch
 from torch import nn
 
 from . import data, paths
+from .cache import config_key
 from .config import Preset, get_preset
 from .data import Dataset, ForgetSplit
 from .methods import UnlearningRequest, get_method, list_methods, lrp, run_method
 from .metrics import Evaluation
-from .training import config_key, progress
+from .training import progress
 
 #: What a tuned setting is judged on: mean |method - retrain| over these columns.
 OBJECTIVE_COLUMNS = ("acc_forget", "acc_retain", "acc_test", "mia_entropy_lr_member")

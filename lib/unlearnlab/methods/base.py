@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import inspect
 import time
-import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .. import notices
 from ..data import Dataset, ForgetSplit
 from ..models import submodules
 from ..training import TrainConfig, default_device, model_device
@@ -71,6 +71,8 @@ def register(name: str, *, scenario: str = "any", needs: Iterable[str] = ()):
 
     ``scenario`` is ``class`` (one or more whole classes), ``instance`` (k samples) or
     ``any``; ``needs`` lists the accessors of :data:`ACCESSORS` the method may call.
+    A name already taken by another function is refused (re-registering the same
+    function, as a module reload does, replaces it).
     """
     needs = frozenset(needs)
     unknown = needs - ACCESSORS.keys()
@@ -80,10 +82,18 @@ def register(name: str, *, scenario: str = "any", needs: Iterable[str] = ()):
         raise ValueError(f"scenario must be one of {SCENARIO_KINDS}, got {scenario!r}")
 
     def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        taken = _METHODS.get(name)
+        if taken is not None and _qualified(taken.fn) != _qualified(fn):
+            raise ValueError(f"A method named {name!r} is already registered "
+                             f"({_qualified(taken.fn)}); choose another name")
         _METHODS[name] = MethodSpec(name, fn, scenario, needs)
         return fn
 
     return wrap
+
+
+def _qualified(fn: Callable) -> str:
+    return f"{fn.__module__}.{fn.__qualname__}"
 
 
 def list_methods(scenario: str | None = None) -> list[str]:
@@ -296,8 +306,8 @@ def run_method(
     record: dict[str, Any] = {"method": label or name, "time_s": elapsed, "cached": False,
                               "nonfinite_weights": nonfinite}
     if nonfinite:
-        warnings.warn(f"{label or name} DIVERGED: {nonfinite} weights of the unlearned model are "
-                      f"NaN or infinite; its metrics describe a broken model", stacklevel=2)
+        notices.warn(f"{label or name} DIVERGED: {nonfinite} weights of the unlearned model are "
+                     f"NaN or infinite; its metrics describe a broken model")
     record.update(guarded.report)
     if evaluation is not None:
         record.update(evaluation.evaluate(unlearned))

@@ -10,8 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..cache import cached
 from ..models import reinitialize, structure_fingerprint
-from ..training import cached, fit, train_constant
+from ..training import fit, train_constant
 from .base import UnlearningRequest, register
 
 

@@ -72,8 +72,8 @@ def ssd(
 
     ``alpha`` is the reference's ``selection_weighting`` (10) and ``lam`` its
     ``dampening_constant`` (1); the training-set importance uses D_f and D_r together,
-    as the reference's full training loader does. Known to be sensitive to both (their
-    issue #3): the leaderboard reports what these defaults give.
+    as the reference's full training loader does. Known to be sensitive to both (an issue
+    on the reference repository): the leaderboard reports what these defaults give.
     """
     if not alpha > 0 or not lam > 0:
         raise ValueError(f"alpha and lam must be > 0, got alpha={alpha}, lam={lam}")
