@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 import matplotlib.pyplot as plt
 import nbformat
@@ -76,15 +77,15 @@ def test_strip_plot_jitter_is_the_same_on_every_run():
     assert len(set(offsets[0][:, 0].round(6))) > 1, "the points are jittered"
 
 
-def test_saved_figures_name_the_commit_they_came_from(tmp_path):
+def test_saved_figures_carry_no_commit_and_their_folder_names_it(tmp_path):
     from PIL import Image
 
     fig = _figure()
     png, pdf = plots.save(fig, "demo", tmp_path)
     plt.close(fig)
-    source = f"unlearnlab commit {paths.commit_stamp()}"
-    assert Image.open(png).text["Source"] == source
-    assert source.encode() in pdf.read_bytes()
+    assert "Source" not in Image.open(png).text and b"unlearnlab commit" not in pdf.read_bytes()
+    provenance = json.loads((tmp_path / plots.PROVENANCE).read_text())
+    assert provenance == {"demo": {"commit": paths.commit_stamp()}}
 
 
 def test_save_without_a_directory_writes_nothing(tmp_path):

@@ -156,7 +156,7 @@ def test_a_setting_given_twice_runs_once(smoke, digits, class_split, original):
 def test_summarize_and_save_results(runs_dir):
     table = pd.DataFrame({"method": ["a"], "acc": [0.12345], "none": [float("nan")]})
     text = metrics.summarize(table, ["method", "acc", "none"], digits=2)
-    assert "0.12" in text and "nan" in text
+    assert "0.12" in text and "—" in text and "nan" not in text
     path = metrics.save_results(table, "99-test", "smoke")
     assert path == runs_dir / "smoke" / "results" / "99-test.csv"
     assert pd.read_csv(path)["acc"].iloc[0] == pytest.approx(0.12345)

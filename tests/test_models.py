@@ -148,4 +148,4 @@ def test_small_cnn_pools_before_its_last_relu_with_the_same_function_and_gradien
     windows = torch.nn.functional.max_pool2d(pre, 2)
     assert (windows < 0).any()  # the case where the two orders could differ is exercised
     assert torch.equal(a, b) and torch.equal(ga, gb)
-    assert all(torch.equal(u, v) for u, v in zip(pa, pb))
+    assert all(torch.equal(u, v) for u, v in zip(pa, pb, strict=True))

@@ -130,7 +130,7 @@ def test_a_claim_holds_over_seeds_only_beyond_the_spread_of_its_checks(runs_dir)
                 + "\n" + claim_of_parts("Fast and forgets", {
                     "fast": Check("speed-up", speed, ">=", 10), "forgets": Check("forget acc", 0.0, "<=", 0.05)},
                     f"{speed}x") + "\n"
-                for seed, (gap, speed) in enumerate(zip(gaps, speedups))}
+                for seed, (gap, speed) in enumerate(zip(gaps, speedups, strict=True))}
 
     _seed_grid(runs_dir, "spread", outputs([-0.049, -0.04, 0.03], [30, 40, 50]))
     text = report.seeds_markdown("spread")

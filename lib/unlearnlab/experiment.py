@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from . import analysis, data, metrics
+from . import analysis, data, metrics, vocabulary
 from .cache import cached
 from .config import Preset
 from .data import Dataset, ForgetSplit, load_dataset, union_split
@@ -183,9 +183,7 @@ def sweep(
 
 def mean_and_spread(table: pd.DataFrame, columns: list[str], by: str = "method") -> pd.DataFrame:
     """Mean and standard deviation of ``columns`` per ``by`` (order of first appearance)."""
-    stats = table.groupby(by, sort=False)[columns].agg(["mean", "std"])
-    stats.columns = [f"{col}_{stat}" for col, stat in stats.columns]
-    return stats.reset_index()
+    return vocabulary.mean_std(table, [by], columns)
 
 
 #: The comparisons a :class:`Check` may make.
@@ -439,10 +437,7 @@ def rank_methods(table: pd.DataFrame, columns: Sequence[str] = LEADERBOARD_COLUM
     scenario. A method that collapsed in any seed gets no rank and a ``flag`` naming how
     often; the original model is left out, retrain is the reference (gap 0)."""
     rows = table[table["method"] != "original"]
-    stats = (rows.groupby(["scenario", "method"], sort=False)[list(columns)]
-             .agg(["mean", "std"]))
-    stats.columns = [f"{col}_{stat}" for col, stat in stats.columns]
-    stats = stats.reset_index()
+    stats = vocabulary.mean_std(rows, ["scenario", "method"], columns)
     counts = rows.groupby(["scenario", "method"], sort=False)["collapsed"].agg(["sum", "count"])
     counts = counts.reset_index().rename(columns={"sum": "collapsed_runs", "count": "seeds"})
     stats = stats.merge(counts, on=["scenario", "method"])
@@ -476,7 +471,7 @@ def leaderboard_lines(ranked: pd.DataFrame, *, threshold: float = 0.05) -> list[
                 fails.append(f"{scenario} ({row.flag.lower()})")
                 continue
             places.append(f"{scenario}: #{int(row['rank'])}/{ranked_count[scenario]} "
-                          f"(Avg. Gap {row.avg_gap_mean:.3f} ± {row.avg_gap_std:.3f})")
+                          f"(Avg. Gap {vocabulary.pm(row.avg_gap_mean, row.avg_gap_std)})")
             ref = reference.loc[scenario]
             gap_forget = row.acc_forget_mean - ref.acc_forget_mean
             gap_keep = row.acc_test_retain_mean - ref.acc_test_retain_mean

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import execute, paths
+from . import execute, paths, vocabulary
 from .execute import NotebookFailed, environment, run_notebook, thread_environment
 
 MANIFEST = "manifest.json"
@@ -456,12 +456,9 @@ def over_seeds(merged: pd.DataFrame, parameters: Sequence[str]) -> pd.DataFrame:
     frame = merged[keys + ["SEED"]].assign(**{c: merged[c].astype(float) for c in numeric})
     if not keys:
         frame, keys = frame.assign(_all=0), ["_all"]
-    grouped = frame.groupby(keys, dropna=False, sort=False)
-    stats = pd.concat([grouped[numeric].mean().add_suffix("_mean"),
-                       grouped[numeric].std().add_suffix("_std")], axis=1)
-    stats = stats[[f"{c}_{s}" for c in numeric for s in ("mean", "std")]]
-    stats.insert(0, "n_seeds", grouped["SEED"].nunique())
-    return stats.reset_index().drop(columns="_all", errors="ignore")
+    stats = vocabulary.mean_std(frame, keys, numeric)
+    stats.insert(len(keys), "n_seeds", frame.groupby(keys, dropna=False, sort=False)["SEED"].nunique().to_numpy())
+    return stats.drop(columns="_all", errors="ignore")
 
 
 def load_merged(preset: str, notebook: str, table: str | None = None, *,
@@ -481,6 +478,6 @@ def mean_pm_std(over: pd.DataFrame, columns: Sequence[str], digits: int = 3) -> 
     shown = over[[c for c in over.columns if not c.endswith(("_mean", "_std"))]].copy()
     for column in columns:
         if f"{column}_mean" in over:
-            shown[column] = [f"{m:.{digits}f} ± {s:.{digits}f}" if pd.notna(s) else f"{m:.{digits}f}"
+            shown[column] = [vocabulary.pm(m, s, digits)
                              for m, s in zip(over[f"{column}_mean"], over[f"{column}_std"], strict=True)]
     return shown

@@ -24,7 +24,6 @@ Membership inference comes in incompatible variants; every column names its vari
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -39,7 +38,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, LinearSVC
 from torch import nn
 
-from . import paths
+from . import paths, vocabulary
 from .data import Dataset, ForgetSplit, stratified_subset
 from .training import model_device, predict
 
@@ -373,7 +372,7 @@ def summarize(table: pd.DataFrame, columns: Sequence[str], digits: int = 3) -> s
     shown = table[list(columns)].copy()
     for col in shown.columns:
         if pd.api.types.is_float_dtype(shown[col]):
-            shown[col] = shown[col].map(lambda v: "nan" if math.isnan(v) else f"{v:.{digits}f}")
+            shown[col] = shown[col].map(lambda v: vocabulary.number(v, digits))
     return shown.to_string(index=False)
 
 

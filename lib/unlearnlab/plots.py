@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,17 +16,28 @@ from matplotlib.ticker import MaxNLocator
 from . import paths
 from .experiment import TUNED, tuned_pairs
 
-# PDF: no creation date; PNG: no software version. Same figure and commit -> same bytes.
+# PDF: no creation date; PNG: no software version. Same figure -> same bytes, at any commit.
 _PDF_METADATA = {"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None}
 _PNG_METADATA = {"Software": None}
 
+#: The sidecar in each figure folder naming the commit each figure was drawn at.
+PROVENANCE = "provenance.json"
+
 
 def figure_metadata(ext: str) -> dict:
-    """Stable metadata naming the commit a figure came from (``paths.commit_stamp``)."""
-    source = f"unlearnlab commit {paths.commit_stamp()}"
-    if ext == "pdf":
-        return {**_PDF_METADATA, "Subject": source}
-    return {**_PNG_METADATA, "Source": source}
+    """Metadata that never changes, so an unchanged figure keeps its bytes: the commit a
+    figure came from is in its folder's :data:`PROVENANCE` sidecar instead."""
+    return dict(_PDF_METADATA) if ext == "pdf" else dict(_PNG_METADATA)
+
+
+def _record_provenance(directory: Path, name: str) -> None:
+    sidecar = directory / PROVENANCE
+    try:
+        records = json.loads(sidecar.read_text())
+    except (OSError, ValueError):
+        records = {}
+    records[name] = {"commit": paths.commit_stamp()}
+    paths.atomic_write_text(sidecar, json.dumps(dict(sorted(records.items())), indent=1) + "\n")
 
 
 def set_theme() -> None:
@@ -39,8 +51,9 @@ def set_theme() -> None:
 
 
 def save(fig: plt.Figure, name: str, directory: Path | None) -> list[Path]:
-    """Write ``directory/name.png`` and ``directory/name.pdf`` with stable metadata that
-    names the commit, so re-running a notebook at one commit leaves identical files.
+    """Write ``directory/name.png`` and ``directory/name.pdf`` with stable metadata, so
+    re-drawing an unchanged figure leaves identical files, and record the commit in the
+    folder's :data:`PROVENANCE` sidecar.
 
     ``directory=None`` writes nothing: the notebooks pass it unless ``SAVE_FIGURES`` is
     on, so an interactive run never overwrites the committed figures."""
@@ -53,6 +66,7 @@ def save(fig: plt.Figure, name: str, directory: Path | None) -> list[Path]:
         path = directory / f"{name}.{ext}"
         fig.savefig(path, format=ext, metadata=figure_metadata(ext))
         written.append(path)
+    _record_provenance(directory, name)
     return written
 
 

@@ -2,22 +2,30 @@
 
 Deep-learning numbers move in their last digits between CPUs and thread counts: another
 CPU, like another number of threads, sums in another order, and a few training steps can
-carry such a difference into an accuracy. So the smoke tables are compared as numbers,
-each column against a tolerance sized by measurement: ``make smoke-reference`` runs
-every notebook at smoke with 1 and with 2 torch threads, twice each, each run from an
-empty cache, and records
+carry such a difference into an accuracy, or, for a model trained into collapse, much
+further. So the smoke tables are compared as numbers, each cell against a tolerance
+sized by measurement: ``make smoke-reference`` runs every notebook at smoke with 1 and
+with 2 torch threads, twice each, each run from an empty cache, and records
 
 - the reference: the first run's tables (timing columns left out), at full precision;
-- each column's *spread*: the largest difference between any two of those runs, in any
-  table holding the column (a column measures one quantity everywhere: an accuracy, a
-  step count);
-- each column's *tolerance*: :data:`SAFETY` times its spread, and at least
-  :data:`FLOOR` (rounding of the stored CSV).
+- each cell's *spread*: the largest difference between any two of those runs;
+- each column's *typical spread*, per table: the median spread of the cells of that
+  column that moved (a column measures one quantity in one experiment);
+- each cell's *tolerance*: :data:`SAFETY` times the larger of its own spread and its
+  column's typical spread, and at least :data:`FLOOR` (rounding of the stored CSV).
 
-A column whose value never moved between those runs is compared at the floor, so a
-change of code that changes it fails. Text columns (methods, flags) must match exactly.
+So a cell that moved little, or not at all, between thread counts may still move as
+much as its column typically does on another CPU, and a cell that proved chaotic (a
+membership attack on a collapsed model) gets its own wider tolerance; a column in which
+no cell moved (counts, settings) is compared at the floor, so a change of code that
+changes it fails. Text cells (methods, flags) must match exactly. A cell whose runs
+disagreed in kind (NaN in one, a number in another; two texts: a method whose test
+accuracy sits at the collapse threshold is flagged in one run only) is recorded as
+*unstable* and not compared; the file lists every such cell. Ranked tables are compared
+row by row after sorting on their :data:`ROW_KEYS`, so two methods that swap ranks are
+two changed ``rank`` cells, not two changed rows.
+
 A failure names the table, the row, the column, both values and the tolerance.
-
 ``python -m unlearnlab.reference RUN_DIR [RUN_DIR ...]`` writes the reference from runs
 already made (``runs/<preset>`` folders); ``make smoke-reference`` makes the four runs.
 """
@@ -26,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import re
 import sys
 from collections.abc import Iterable
@@ -45,6 +52,9 @@ MACHINE_COLUMNS = re.compile(r"(^|_)time_s(_|$)|^speedup(_|$)|^cached$")
 #: change from one thread to two does, so the measured spread is widened, not used as is.
 SAFETY = 3.0
 
+#: The columns that name a row of a ranked table (whose rows are sorted by rank).
+ROW_KEYS = ("scenario", "method")
+
 #: The smallest tolerance: the results CSVs store 6 significant digits, so values that
 #: agree to about 1e-6 of their size (or absolutely, near 0) are the same number.
 FLOOR = 1e-6
@@ -62,7 +72,10 @@ def results_tables(results: Path) -> dict[str, pd.DataFrame]:
     frames = {}
     for table in tables:
         frame = pd.read_csv(table)
-        frames[table.stem] = frame.drop(columns=[c for c in frame.columns if MACHINE_COLUMNS.search(c)])
+        frame = frame.drop(columns=[c for c in frame.columns if MACHINE_COLUMNS.search(c)])
+        if "rank" in frame:  # rows in rank order: align them by what they are instead
+            frame = frame.sort_values([k for k in ROW_KEYS if k in frame], kind="stable")
+        frames[table.stem] = frame.reset_index(drop=True)
     return frames
 
 
@@ -86,10 +99,14 @@ def _differs(a, b, tolerance: float) -> bool:
 
 
 def compare(produced: dict[str, pd.DataFrame], reference: dict[str, pd.DataFrame],
-            tolerances: dict[str, float]) -> list[str]:
+            tolerance: dict[str, dict[str, list[float]]],
+            unstable: dict[str, dict[str, list[int]]] | None = None) -> list[str]:
     """Every difference between two sets of tables, one line each: a missing or extra
     table, another shape or set of columns, a text cell that differs, or a number further
-    from the reference than its column's tolerance (:data:`FLOOR` where none is given)."""
+    from the reference than its cell's tolerance (``tolerance[table][column][row]``;
+    :data:`FLOOR` where none is given). ``unstable`` cells (:func:`spreads`) are not
+    compared."""
+    unstable = unstable or {}
     problems = []
     for name in sorted(set(produced) | set(reference)):
         if name not in produced or name not in reference:
@@ -105,24 +122,29 @@ def compare(produced: dict[str, pd.DataFrame], reference: dict[str, pd.DataFrame
             continue
         for column in new.columns:
             numeric = _is_number(old[column]) and _is_number(new[column])
-            tolerance = tolerances.get(column, FLOOR)
+            limits = tolerance.get(name, {}).get(column) or [FLOOR] * len(old)
+            skipped = set(unstable.get(name, {}).get(column, ()))
             for i, (a, b) in enumerate(zip(new[column], old[column], strict=True)):
+                if i in skipped:
+                    continue
                 if numeric:
-                    bad = _differs(a, b, tolerance)
+                    bad = _differs(a, b, limits[i])
                 else:
                     bad = not (pd.isna(a) and pd.isna(b)) and str(a) != str(b)
                 if bad:
-                    limit = f" (tolerance {tolerance:.3g})" if numeric else " (text: must match)"
+                    limit = f" (tolerance {limits[i]:.3g})" if numeric else " (text: must match)"
                     problems.append(f"{name}, {_row_label(old, i)}, {column}: {a!r} here, "
                                     f"{b!r} in the reference{limit}")
     return problems
 
 
-def spreads(runs: Iterable[dict[str, pd.DataFrame]]) -> dict[str, float]:
-    """``{column: largest |difference|}`` between any two runs, over every table and row
-    that holds the column (numeric columns only; NaN where every run has NaN is 0).
-    Raises ValueError when the runs differ in anything but numbers: the tables' shapes,
-    columns or text must be the same for a spread to mean anything."""
+def spreads(runs: Iterable[dict[str, pd.DataFrame]]
+            ) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, list[int]]]]:
+    """``(spread, unstable)`` over the runs: per table, a frame of each numeric cell's
+    largest |difference| between any two runs (NaN for text columns and unstable cells),
+    and the *unstable* cells (``{table: {column: [rows]}}``) whose runs disagree in kind:
+    a number in one run and NaN in another, or another text. Raises ValueError when the
+    runs' tables differ in shape or columns: then nothing is comparable."""
     runs = list(runs)
     first = runs[0]
     for other in runs[1:]:
@@ -130,19 +152,51 @@ def spreads(runs: Iterable[dict[str, pd.DataFrame]]) -> dict[str, float]:
             twin = other.get(name)
             if twin is None or list(twin.columns) != list(frame.columns) or len(twin) != len(frame):
                 raise ValueError(f"{name}: the runs give tables of different shapes")
-    spread: dict[str, float] = {}
+    spread: dict[str, pd.DataFrame] = {}
+    unstable: dict[str, dict[str, list[int]]] = {}
     for name, frame in first.items():
-        for column in (c for c in frame.columns if _is_number(frame[c])):
-            cells = pd.concat([run[name][column].astype(float) for run in runs], axis=1)
-            if (cells.isna().any(axis=1) != cells.isna().all(axis=1)).any():
-                raise ValueError(f"{name}, {column}: NaN in one run and a number in another")
-            gap = (cells.max(axis=1) - cells.min(axis=1)).max(skipna=True)
-            spread[column] = max(spread.get(column, 0.0), 0.0 if math.isnan(gap) else float(gap))
-    return spread
+        gaps = {}
+        for column in frame.columns:
+            if all(_is_number(run[name][column]) for run in runs):
+                cells = pd.concat([run[name][column].astype(float) for run in runs], axis=1)
+                mixed = cells.isna().any(axis=1) & ~cells.isna().all(axis=1)
+                gaps[column] = (cells.max(axis=1) - cells.min(axis=1)).fillna(0.0).mask(mixed)
+            else:
+                cells = pd.concat([run[name][column].astype(str) for run in runs], axis=1)
+                mixed = cells.nunique(axis=1, dropna=False) > 1
+            if mixed.any():
+                unstable.setdefault(name, {})[column] = [int(i) for i in mixed[mixed].index]
+        spread[name] = pd.DataFrame(gaps, index=frame.index)
+    return spread, unstable
 
 
-def tolerances_from(spread: dict[str, float]) -> dict[str, float]:
-    return {column: max(SAFETY * value, FLOOR) for column, value in sorted(spread.items())}
+def tolerances(spread: pd.DataFrame) -> dict[str, dict]:
+    """Per column of one table: ``typical_spread`` (the median spread of its cells that
+    moved; 0 when none did), the ``tolerance`` of a cell that moved no more than that,
+    and ``cells``: ``{row: {"spread", "tolerance"}}`` for the cells that moved more."""
+    out = {}
+    for column in spread.columns:
+        moved = spread[column][spread[column] > 0]
+        typical = float(moved.median()) if len(moved) else 0.0
+        entry = {"typical_spread": _short(typical), "tolerance": _short(max(SAFETY * typical, FLOOR))}
+        wider = moved[moved > typical]
+        if len(wider):
+            entry["cells"] = {str(int(row)): {"spread": _short(v), "tolerance": _short(SAFETY * v)}
+                              for row, v in wider.items()}
+        out[column] = entry
+    return out
+
+
+def cell_tolerances(entry: dict, rows: int) -> list[float]:
+    """The tolerance of every row of a column from its :func:`tolerances` entry."""
+    values = [entry["tolerance"]] * rows
+    for row, cell in entry.get("cells", {}).items():
+        values[int(row)] = cell["tolerance"]
+    return values
+
+
+def _short(value: float) -> float:
+    return float(f"{value:.6g}")
 
 
 def _as_records(frame: pd.DataFrame) -> dict:
@@ -157,34 +211,41 @@ def _from_records(table: dict) -> pd.DataFrame:
 def write_reference(run_dirs: list[Path], threads: list[int] | None = None,
                     out: Path = REFERENCE_FILE) -> Path:
     """Write the reference from ``run_dirs`` (``runs/<preset>`` folders of identical
-    code): the first run's tables, each column's spread and tolerance."""
+    code): the first run's tables, each column's and each wide cell's spread and
+    tolerance, and the unstable cells."""
     runs = [results_tables(Path(d) / "results") for d in run_dirs]
-    spread = spreads(runs)
+    spread, unstable = spreads(runs)
     document = {
         "preset": "smoke",
         "how": (f"{len(runs)} runs of every notebook at smoke"
                 + (f" with {', '.join(map(str, threads))} torch threads" if threads else "")
-                + f"; spread = the largest difference between any two runs; tolerance = "
-                  f"{SAFETY:g} x spread, at least {FLOOR:g}"),
-        "spread": {c: float(f"{v:.6g}") for c, v in sorted(spread.items())},
-        "tolerance": {c: float(f"{v:.6g}") for c, v in tolerances_from(spread).items()},
+                + f"; a cell's spread = the largest difference between any two runs; a column's "
+                  f"typical spread = the median spread of its cells that moved; a cell's "
+                  f"tolerance = {SAFETY:g} x the larger of the two, at least {FLOOR:g}"),
+        "columns": {name: tolerances(frame) for name, frame in spread.items()},
+        "unstable": unstable,
         "tables": {name: _as_records(frame) for name, frame in runs[0].items()},
     }
     paths.atomic_write_text(out, json.dumps(document, indent=1) + "\n")
     return out
 
 
-def read_reference(path: Path = REFERENCE_FILE) -> tuple[dict[str, pd.DataFrame], dict[str, float]]:
-    """The reference tables and the tolerance of each column."""
+def read_reference(path: Path = REFERENCE_FILE) -> tuple[dict[str, pd.DataFrame],
+                                                         dict[str, dict[str, list[float]]],
+                                                         dict[str, dict[str, list[int]]]]:
+    """The reference tables, every cell's tolerance and the unstable cells."""
     document = json.loads(Path(path).read_text())
-    return ({name: _from_records(t) for name, t in document["tables"].items()},
-            document["tolerance"])
+    tables = {name: _from_records(t) for name, t in document["tables"].items()}
+    tolerance = {name: {column: cell_tolerances(entry, len(tables[name]))
+                        for column, entry in document["columns"].get(name, {}).items()}
+                 for name in tables}
+    return tables, tolerance, document.get("unstable", {})
 
 
 def check(results: Path, path: Path = REFERENCE_FILE) -> list[str]:
     """The differences between the tables in ``results`` and the reference."""
-    reference, tolerance = read_reference(path)
-    return compare(results_tables(results), reference, tolerance)
+    reference, tolerance, unstable = read_reference(path)
+    return compare(results_tables(results), reference, tolerance, unstable)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import paths
+from . import paths, vocabulary
 
 README_START = "<!-- results:start (written by `make report`; edits here are overwritten) -->"
 README_END = "<!-- results:end -->"
@@ -232,8 +232,7 @@ def leaderboard_markdown(ranked: pd.DataFrame) -> str:
     from .experiment import leaderboard_lines
 
     def pm(row, col: str) -> str:
-        mean, std = row[f"{col}_mean"], row[f"{col}_std"]
-        return "—" if pd.isna(mean) else f"{mean:.3f} ± {0.0 if pd.isna(std) else std:.3f}"
+        return vocabulary.pm(row[f"{col}_mean"], row[f"{col}_std"])
 
     parts = []
     for scenario, part in ranked.groupby("scenario", sort=False):
