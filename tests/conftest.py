@@ -40,7 +40,7 @@ def digits(smoke):
 
 @pytest.fixture(scope="session")
 def original(smoke, digits):
-    """The smoke preset's trained original model (trained once per session)."""
+    """The smoke preset's trained original model (trained once per test run)."""
     from unlearnlab import experiment
 
     return experiment.train_original(smoke, digits)

@@ -81,10 +81,11 @@ def test_the_reference_file_round_trips_and_leaves_timings_out(tmp_path):
     runs = [_write_run(tmp_path / f"run{i}", _tables(forget=forget)[TABLE].assign(
         time_s=[1.0 + i, 2.0, 3.0], speedup=[i, 1.0, 1.0])) for i, forget in
         enumerate(((0.5, 0.25, 0.1), (0.51, 0.25, 0.1)))]
-    out = reference.write_reference(runs, [1, 2], tmp_path / "ref.json")
+    out = reference.write_reference(runs, ["1 thread", "2 threads"], tmp_path / "ref.json")
     document = json.loads(out.read_text())
     assert document["columns"][TABLE]["acc_forget"]["typical_spread"] == pytest.approx(0.01)
     assert "time_s" not in document["columns"][TABLE] and list(document["tables"]) == [TABLE]
+    assert "(1 thread; 2 threads)" in document["how"]
     assert reference.check(runs[1] / "results", out) == []
     tables, tolerance, unstable = reference.read_reference(out)
     assert unstable == {} and tolerance[TABLE]["acc_forget"] == pytest.approx([0.03] * 3)

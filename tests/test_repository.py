@@ -4,6 +4,7 @@ process talk (issue numbers, narrated history) outside CHANGELOG.md."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 from unlearnlab import paths
@@ -64,3 +65,70 @@ def test_no_import_cycle_in_the_library():
     for module in graph:  # a package's submodule imports the package's __init__ first
         graph[module] = {d for d in graph[module] if not module.startswith(f"{d}.")}
     assert _cycle(graph) is None, f"import cycle: {' -> '.join(_cycle(graph))}"
+
+
+#: Process talk: issue numbers, the people or machines behind the work, narrated history.
+PROCESS_TALK = re.compile(
+    r"\b[Ii]ssues? #?\d+|\bsteering\b|\bthis (VM|session)\b|\b[Ss]essions?\b|when this was written"
+    r"|\b[Ee]arlier version|\blent to\b|\bpreviously\b|\bused to\b")
+#: Where the project speaks of itself (CHANGELOG.md is the one place for history).
+SPOKEN = ("README.md", "CONTRIBUTING.md", "docs", "lib", "tests", "Makefile", "pyproject.toml",
+          "environment.yml", "notebooks", ".ci")
+
+
+def _spoken_files() -> list[Path]:
+    """The committed files under :data:`SPOKEN` (``git ls-files``; outside a checkout,
+    every file there but build output), images and data left out."""
+    import subprocess
+
+    listed = subprocess.run(["git", "ls-files", *SPOKEN], cwd=paths.REPO_ROOT, capture_output=True, text=True)
+    if listed.returncode == 0 and listed.stdout.strip():
+        candidates = [paths.REPO_ROOT / line for line in listed.stdout.splitlines()]
+    else:
+        candidates = [p for name in SPOKEN for p in ([paths.REPO_ROOT / name] if (paths.REPO_ROOT / name).is_file()
+                      else sorted((paths.REPO_ROOT / name).rglob("*"))) if p.is_file()]
+    return [p for p in candidates if p.is_file() and p.suffix not in (".pyc", ".png", ".pdf", ".json")
+            and "egg-info" not in p.parts and p != Path(__file__)]
+
+
+def test_the_process_talk_pattern_sees_what_it_must():
+    for text in ("as issue 10 asks", "left to the steering", "on this VM", "an earlier version used",
+                 "No GPU was lent to this project's sessions when this was written", "this used to be"):
+        assert PROCESS_TALK.search(text), text
+    for text in ("the tissue 3 model", "scope=\"module\"", "sessionless"):
+        assert not PROCESS_TALK.search(text), text
+
+
+def test_the_project_speaks_of_itself_as_it_is():
+    """No issue numbers, "steering", "session", "this VM" or narrated history outside
+    CHANGELOG.md: comments and documents explain the code as it is."""
+    hits = []
+    for path in _spoken_files():
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            cleaned = line.replace('scope="session"', "")  # pytest's fixture scope is not talk
+            if PROCESS_TALK.search(cleaned):
+                hits.append(f"{path.relative_to(paths.REPO_ROOT)}:{number}: {line.strip()[:100]}")
+    assert not hits, "process talk:\n" + "\n".join(hits)
+
+
+def test_the_repository_has_its_licence_citation_and_changelog():
+    for name in ("LICENSE", "CITATION.cff", "CHANGELOG.md", "CONTRIBUTING.md", "docs/papers.bib"):
+        assert (paths.REPO_ROOT / name).is_file(), name
+    assert "MIT License" in (paths.REPO_ROOT / "LICENSE").read_text()
+
+
+def test_the_readme_is_a_guide_of_at_most_15_kb():
+    assert len((paths.REPO_ROOT / "README.md").read_bytes()) <= 15 * 1024
+
+
+def test_every_number_the_readme_quotes_from_a_results_table_is_results_md_s():
+    """The README's generated section quotes the leaderboard; each mean ± std there must
+    be RESULTS.md's string for it, so the two can never disagree."""
+    from unlearnlab import report
+
+    readme = (paths.REPO_ROOT / "README.md").read_text()
+    generated = readme.split(report.README_START, 1)[1].split(report.README_END, 1)[0]
+    quoted = re.findall(r"\d+\.\d{3} ± \d+\.\d{3}|\d+\.\d{3}(?= \|)", generated)
+    results = (paths.REPO_ROOT / "RESULTS.md").read_text()
+    missing = [q for q in quoted if q not in results]
+    assert not missing, f"numbers in the README that RESULTS.md does not print: {missing}"

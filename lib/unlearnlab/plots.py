@@ -13,7 +13,7 @@ import seaborn as sns
 import torch
 from matplotlib.ticker import MaxNLocator
 
-from . import paths
+from . import paths, vocabulary
 from .experiment import TUNED, tuned_pairs
 
 # PDF: no creation date; PNG: no software version. Same figure -> same bytes, at any commit.
@@ -117,8 +117,10 @@ def method_comparison(table: pd.DataFrame, metrics: Sequence[str] = ("acc_forget
                       title: str = "Unlearning methods") -> plt.Figure:
     """Grouped bars: one group per metric, one bar per method."""
     long = table.melt(id_vars="method", value_vars=list(metrics), var_name="metric", value_name="value")
+    long["metric"] = long["metric"].map(vocabulary.label)
     fig, ax = plt.subplots(figsize=(1.6 * len(metrics) + 4, 3.6))
-    sns.barplot(data=long, x="metric", y="value", hue="method", ax=ax)
+    sns.barplot(data=long, x="metric", y="value", hue="method", ax=ax,
+                palette=method_palette(long["method"].unique()))
     ax.set(ylim=(0, 1.05), xlabel="", ylabel="accuracy / fraction", title=title)
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     return fig
@@ -244,7 +246,7 @@ def method_panels(table: pd.DataFrame, x: str, panels: dict[str, str], *, xlabel
     for ax, (column, label) in zip(axes, panels.items(), strict=True):
         method_lines(ax, table, x, column, dodge=dodge)
         accuracy = column.startswith("acc")
-        ax.set(xlabel=xlabel, ylabel="accuracy" if accuracy else column.replace("_", " "), title=label)
+        ax.set(xlabel=xlabel, ylabel="accuracy" if accuracy else vocabulary.label(column), title=label)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if accuracy:
             ax.set_ylim(-0.03, 1.03)

@@ -5,7 +5,9 @@ CPU, like another number of threads, sums in another order, and a few training s
 carry such a difference into an accuracy, or, for a model trained into collapse, much
 further. So the smoke tables are compared as numbers, each cell against a tolerance
 sized by measurement: ``make smoke-reference`` runs every notebook at smoke with 1 and
-with 2 torch threads, twice each, each run from an empty cache, and records
+with 2 torch threads, twice each, and once more on other CPU kernels (ATen's scalar
+kernels instead of AVX2, oneDNN's SSE4.1 kernels: another CPU's order of sums), each run
+from an empty cache, and records
 
 - the reference: the first run's tables (timing columns left out), at full precision;
 - each cell's *spread*: the largest difference between any two of those runs;
@@ -208,7 +210,7 @@ def _from_records(table: dict) -> pd.DataFrame:
     return pd.DataFrame(table["rows"], columns=table["columns"])
 
 
-def write_reference(run_dirs: list[Path], threads: list[int] | None = None,
+def write_reference(run_dirs: list[Path], labels: list[str] | None = None,
                     out: Path = REFERENCE_FILE) -> Path:
     """Write the reference from ``run_dirs`` (``runs/<preset>`` folders of identical
     code): the first run's tables, each column's and each wide cell's spread and
@@ -218,7 +220,7 @@ def write_reference(run_dirs: list[Path], threads: list[int] | None = None,
     document = {
         "preset": "smoke",
         "how": (f"{len(runs)} runs of every notebook at smoke"
-                + (f" with {', '.join(map(str, threads))} torch threads" if threads else "")
+                + (f" ({'; '.join(labels)})" if labels else "")
                 + f"; a cell's spread = the largest difference between any two runs; a column's "
                   f"typical spread = the median spread of its cells that moved; a cell's "
                   f"tolerance = {SAFETY:g} x the larger of the two, at least {FLOOR:g}"),
@@ -253,13 +255,15 @@ def main(argv: list[str] | None = None) -> int:
                                      description=__doc__.split("\n")[0])
     parser.add_argument("runs", nargs="+", type=Path,
                         help="runs/<preset> folders of the same code (at least two)")
-    parser.add_argument("--threads", type=int, nargs="*", default=None,
-                        help="the torch threads of each run (recorded in the file)")
+    parser.add_argument("--labels", nargs="*", default=None,
+                        help="what differs between the runs, one label each (recorded in the file)")
     args = parser.parse_args(argv)
     if len(args.runs) < 2:
         parser.error("at least two runs are needed to measure a spread")
     try:
-        print(f"wrote {write_reference(args.runs, args.threads)}")
+        if args.labels is not None and len(args.labels) != len(args.runs):
+            parser.error(f"{len(args.labels)} labels for {len(args.runs)} runs")
+        print(f"wrote {write_reference(args.runs, args.labels)}")
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -236,19 +236,73 @@ def leaderboard_markdown(ranked: pd.DataFrame) -> str:
 
     parts = []
     for scenario, part in ranked.groupby("scenario", sort=False):
-        rows = ["| rank | method | D_f acc | D_r acc | test acc | MIA entropy (member) | "
-                "MIA SVC (non-member) | MIA loss (acc) | time s | speed-up | Avg. Gap | flag |",
-                "|--:|:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|:--|"]
+        columns = ("acc_forget", "acc_retain", "acc_test", "mia_entropy_lr_member",
+                   "mia_svc_nonmember", "mia_loss_lr_acc", "time_s", "speedup", "avg_gap")
+        rows = ["| rank | method | " + " | ".join(vocabulary.label(c) for c in columns) + " | flag |",
+                "|--:|:--|" + "--:|" * len(columns) + ":--|"]
         for _, row in part.iterrows():
             rank = "—" if pd.isna(row["rank"]) else str(int(row["rank"]))
             rows.append(
                 f"| {rank} | {row.method} | {pm(row, 'acc_forget')} | {pm(row, 'acc_retain')} | "
-                f"{pm(row, 'acc_test')} | {row.mia_entropy_lr_member_mean:.3f} | "
-                f"{row.mia_svc_nonmember_mean:.3f} | {row.mia_loss_lr_acc_mean:.3f} | "
-                f"{row.time_s_mean:.2f} | {row.speedup_mean:.1f} | {pm(row, 'avg_gap')} | {row.flag} |")
+                f"{pm(row, 'acc_test')} | {vocabulary.number(row.mia_entropy_lr_member_mean)} | "
+                f"{vocabulary.number(row.mia_svc_nonmember_mean)} | "
+                f"{vocabulary.number(row.mia_loss_lr_acc_mean)} | {vocabulary.number(row.time_s_mean, 2)} | "
+                f"{vocabulary.number(row.speedup_mean, 1)} | {pm(row, 'avg_gap')} | {row.flag} |")
         parts.append(f"**{scenario}**\n\n" + "\n".join(rows))
     lines = "\n".join(f"- {line}" for line in leaderboard_lines(ranked))
     return "\n\n".join(parts) + "\n\nOne line per method (computed, not written by hand):\n\n" + lines
+
+
+#: The paper each notebook reproduces (claims at a glance).
+PAPERS = {"01-relabel-vs-reset": "P1 Liao & Lin 2024", "02-lrp-path-perturbation": "P2 Chang et al. 2024",
+          "03-instance-wise-unlearning": "P3 Cha et al. 2024", "04-unsir-impair-repair": "P4 Tarun et al. 2023"}
+
+
+def anchor(heading: str) -> str:
+    """The link fragment GitHub gives a Markdown heading."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def claims_markdown(preset: str, reports: list[NotebookReport], runs_root: Path | None = None) -> str:
+    """Claims at a glance: one line per claim of notebooks 01-04, its verdict over seeds
+    where a seed grid ran (else the canonical run's, one seed), linked to its section of
+    RESULTS.md."""
+    over_seeds = seed_verdicts(preset, runs_root)
+    rows = [f"| paper | claim | verdict at `{preset}` | details |", "|:--|:--|:--|:--|"]
+    for report in reports:
+        if report.name not in PAPERS:
+            continue
+        per_claim = over_seeds.get(report.name)
+        if per_claim:
+            seeds = sorted({s for per_seed in per_claim.values() for s in per_seed})
+            section = f"{report.name} (seeds {', '.join(map(str, seeds))})"
+            verdicts = {claim: verdict_over_seeds(per_seed)[0] for claim, per_seed in per_claim.items()}
+        else:
+            section = report.title
+            verdicts = {}
+            for line in report.verdicts:
+                claim = line.split("] ", 1)[1].partition(" — ")[0]
+                verdicts[claim] = f"{VERDICT.match(line).group(1)} (one seed)"
+        for claim, verdict in verdicts.items():
+            rows.append(f"| {PAPERS[report.name]} | {claim.replace('|', '/')} | {verdict} | "
+                        f"[RESULTS.md](RESULTS.md#{anchor(section)}) |")
+    return "\n".join(rows)
+
+
+def leaderboard_summary(ranked: pd.DataFrame, top: int = 3) -> str:
+    """The README's short leaderboard: per scenario the ``top`` ranked methods and
+    retrain's row, each Avg. Gap as RESULTS.md prints it."""
+    rows = [f"| scenario | rank | method | {vocabulary.label('avg_gap')} | "
+            f"{vocabulary.label('acc_forget')} | {vocabulary.label('acc_test')} |", "|:--|--:|:--|--:|--:|--:|"]
+    for scenario, part in ranked.groupby("scenario", sort=False):
+        shown = part[part["rank"].notna()].nsmallest(top, "rank")
+        for _, row in shown.iterrows():
+            rows.append(f"| {scenario} | {int(row['rank'])} | {row.method} | "
+                        f"{vocabulary.pm(row.avg_gap_mean, row.avg_gap_std)} | "
+                        f"{vocabulary.pm(row.acc_forget_mean, row.acc_forget_std)} | "
+                        f"{vocabulary.pm(row.acc_test_mean, row.acc_test_std)} |")
+    return "\n".join(rows)
 
 
 def _timings(reports: list[NotebookReport]) -> str:
@@ -259,7 +313,7 @@ def _timings(reports: list[NotebookReport]) -> str:
 
 
 def results_markdown(preset: str) -> tuple[str, str]:
-    """(RESULTS.md text, README headline text) for ``preset``."""
+    """(RESULTS.md text, the README's generated section) for ``preset``."""
     folder = paths.preset_dir(preset)
     reports = [read_notebook(p) for p in sorted(folder.glob("[0-9][0-9]-*.ipynb"))]
     if not reports:
@@ -267,12 +321,18 @@ def results_markdown(preset: str) -> tuple[str, str]:
                                 f"PRESET={preset}` first")
     stamp = f"Generated by `make report` from `runs/{preset}/` (commit {paths.commit_stamp()}, preset `{preset}`)."
     ranked_path = paths.results_path("05-leaderboard-ranked", preset)
-    board = (leaderboard_markdown(pd.read_csv(ranked_path).fillna({"flag": ""}))
-             if ranked_path.exists() else "(no leaderboard run yet)")
-    headline = f"{stamp}\n\n{board}\n\nNotebook run times:\n\n{_timings(reports)}"
+    ranked = pd.read_csv(ranked_path).fillna({"flag": ""}) if ranked_path.exists() else None
+    headline = (f"{stamp}\n\n**Claims at a glance** (each verdict is tested in its notebook; "
+                f"*over seeds* where `make seeds` ran):\n\n{claims_markdown(preset, reports)}\n")
+    if ranked is not None:
+        headline += ("\n**Leaderboard** (notebook 05; mean ± std over seeds; the full tables, "
+                     "every attack and the flags: [RESULTS.md](RESULTS.md#leaderboard)):\n\n"
+                     f"{leaderboard_summary(ranked)}\n")
     body = [f"# Results of the `{preset}` preset\n\n{stamp} Every number below was printed by a "
             f"notebook of that run; the same cells are re-checked by nbval.\n\n"
             f"## Run times\n\n{_timings(reports)}\n"]
+    if ranked is not None:
+        body.append(f"## Leaderboard\n\n{leaderboard_markdown(ranked)}\n")
     for report in reports:
         body.append(f"## {report.title}\n")
         if report.verdicts:
