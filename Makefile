@@ -86,20 +86,24 @@ report: $(STAMP)  ## RESULTS.md and the README's generated sections from runs/PR
 	$(PY) -m unlearnlab.report --preset $(PRESET)
 
 # The smoke results `make test` compares with, and each cell's tolerance: every notebook
-# at smoke with 1 and with 2 torch threads, twice each, then on other CPU kernels (ATen's
-# scalar kernels, oneDNN's SSE4.1 ones: another CPU's order of sums), each from an empty
-# cache (unlearnlab.reference). After a change of results; then `make reproduce`.
+# at smoke with 1 and with 2 torch threads, twice each, then on other CPU kernels
+# (oneDNN's SSE4.1 on one thread; ATen's scalar and oneDNN's SSE4.1 on two: another CPU's
+# order of sums), each from an empty cache (unlearnlab.reference). After a change of
+# results; then `make reproduce`.
 SMOKE_REF := $(CURDIR)/runs/smoke-reference
-smoke-reference: $(STAMP)  ## re-measure the smoke results make test compares with (5 smoke runs, about 25 min)
+smoke-reference: $(STAMP)  ## re-measure the smoke results make test compares with (6 smoke runs, about 30 min)
 	rm -rf $(SMOKE_REF)
 	for run in 1a 2a 1b 2b; do t=$${run%?}; \
 	  UNLEARNLAB_RUNS=$(SMOKE_REF)/$$run UNLEARNLAB_THREADS=$$t OMP_NUM_THREADS=$$t MKL_NUM_THREADS=$$t \
 	    $(PY) -m unlearnlab.run --preset smoke || exit 1; done
-	UNLEARNLAB_RUNS=$(SMOKE_REF)/kernels ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 \
+	UNLEARNLAB_RUNS=$(SMOKE_REF)/sse41 ONEDNN_MAX_CPU_ISA=SSE41 UNLEARNLAB_THREADS=1 OMP_NUM_THREADS=1 \
+	  MKL_NUM_THREADS=1 $(PY) -m unlearnlab.run --preset smoke
+	UNLEARNLAB_RUNS=$(SMOKE_REF)/scalar ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 \
 	  $(PY) -m unlearnlab.run --preset smoke
 	$(PY) -m unlearnlab.reference $(SMOKE_REF)/1a/smoke $(SMOKE_REF)/2a/smoke $(SMOKE_REF)/1b/smoke \
-	  $(SMOKE_REF)/2b/smoke $(SMOKE_REF)/kernels/smoke \
-	  --labels "1 thread" "2 threads" "1 thread" "2 threads" "2 threads, scalar ATen and SSE4.1 oneDNN kernels"
+	  $(SMOKE_REF)/2b/smoke $(SMOKE_REF)/sse41/smoke $(SMOKE_REF)/scalar/smoke \
+	  --labels "1 thread" "2 threads" "1 thread" "2 threads" "1 thread, oneDNN SSE4.1 kernels" \
+	  "2 threads, ATen scalar and oneDNN SSE4.1 kernels"
 
 test: $(STAMP)  ## the test suite, smoke notebooks included (about 8 min)
 	$(PY) -m pytest

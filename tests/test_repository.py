@@ -73,7 +73,7 @@ PROCESS_TALK = re.compile(
     r"|\b[Ee]arlier version|\blent to\b|\bpreviously\b|\bused to\b")
 #: Where the project speaks of itself (CHANGELOG.md is the one place for history).
 SPOKEN = ("README.md", "CONTRIBUTING.md", "docs", "lib", "tests", "Makefile", "pyproject.toml",
-          "environment.yml", "notebooks", ".ci")
+          "environment.yml", "notebooks", ".ci", "data/README.md")
 
 
 def _spoken_files() -> list[Path]:

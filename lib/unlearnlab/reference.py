@@ -5,9 +5,9 @@ CPU, like another number of threads, sums in another order, and a few training s
 carry such a difference into an accuracy, or, for a model trained into collapse, much
 further. So the smoke tables are compared as numbers, each cell against a tolerance
 sized by measurement: ``make smoke-reference`` runs every notebook at smoke with 1 and
-with 2 torch threads, twice each, and once more on other CPU kernels (ATen's scalar
-kernels instead of AVX2, oneDNN's SSE4.1 kernels: another CPU's order of sums), each run
-from an empty cache, and records
+with 2 torch threads, twice each, and twice more on other CPU kernels (oneDNN's SSE4.1
+kernels on one thread; ATen's scalar kernels with oneDNN's SSE4.1 ones on two: another
+CPU's order of sums), each run from an empty cache, and records
 
 - the reference: the first run's tables (timing columns left out), at full precision;
 - each cell's *spread*: the largest difference between any two of those runs;
@@ -50,9 +50,11 @@ REFERENCE_FILE = paths.REPO_ROOT / "tests" / "smoke_results.json"
 #: Columns that measure the machine rather than the method: never compared.
 MACHINE_COLUMNS = re.compile(r"(^|_)time_s(_|$)|^speedup(_|$)|^cached$")
 
-#: Tolerance = SAFETY x the measured spread: another CPU may reorder sums more than a
-#: change from one thread to two does, so the measured spread is widened, not used as is.
-SAFETY = 3.0
+#: Tolerance = SAFETY x the measured spread: another CPU may reorder sums in ways none of
+#: the measured runs did, so the spread is widened, not used as is. 5 is the smallest
+#: factor at which a kernel run left out of the measurement passes against the
+#: tolerances of the other runs (3 leaves one cell of about 10,000 outside).
+SAFETY = 5.0
 
 #: The columns that name a row of a ranked table (whose rows are sorted by rank).
 ROW_KEYS = ("scenario", "method")
