@@ -11,7 +11,8 @@ import pytest
 
 # Before unlearnlab is imported anywhere: quiet progress bars, a private runs folder,
 # the CPU unless UNLEARNLAB_DEVICE names another device (UNLEARNLAB_DEVICE=cuda runs the
-# suite on a GPU; the committed smoke fingerprint is the CPU's, so that test needs cpu).
+# suite on a GPU; the smoke reference and its tolerances are measured on CPUs, so that
+# test needs cpu).
 _RUNS = Path(tempfile.mkdtemp(prefix="unlearnlab-test-runs-"))
 os.environ["UNLEARNLAB_QUIET"] = "1"
 os.environ["UNLEARNLAB_RUNS"] = str(_RUNS)

@@ -3,13 +3,13 @@
 - ``smoke``: digits and a tiny CNN; seconds per notebook; what the tests run.
 - ``cpu``: Fashion-MNIST (a seeded, class-stratified 10,000-image subset of the 60,000
   training images; the whole test set) and the small CNN; the whole set of notebooks,
-  the three-seed leaderboard included, in about 28 minutes on two CPU cores (19 before
-  the tuned rows; README); what ``make reproduce`` runs. The subset makes one training
-  run about 4 s instead of 34 s, which matters where notebooks retrain once per class and
-  per seed.
+  the three-seed leaderboard included, in about 28 minutes on two CPU cores (about 19
+  without the leaderboard's tuned rows; docs/performance.md); what ``make reproduce``
+  runs. On the subset one training of the original takes about 8 s, which matters where
+  notebooks retrain once per class and per seed.
 - ``gpu``: the papers' regime on data present offline: ResNet-18 on all 60,000
   Fashion-MNIST training images, trained until it memorises; for one GPU
-  (``make reproduce PRESET=gpu``). Not yet run on a GPU by this project (README).
+  (``make reproduce PRESET=gpu``). Never run so far (docs/performance.md).
 - ``paper``: the papers' own settings (CIFAR-10, ResNet-18, 5 seeds), for a GPU.
   Each notebook may swap in its paper's dataset and model (P1: CIFAR-100, ResNet-50).
 
@@ -114,8 +114,8 @@ _PRESETS: dict[str, Preset] = {
         # for 15 epochs to train 99.98 % / test 94.0 %, and the library's loop
         # reached about 12,000 img/s at batch 128 there, several times more at batch 512.
         # Batch 512 (lr scaled linearly from 0.1 at 256) and 12 epochs put one training
-        # run near 20-30 s, so the about 25 originals and retrains of all notebooks stay
-        # well inside the 20-minute budget. No augmentation: the papers' regime is a model
+        # run near 20-30 s, so the about 25 originals and retrains of all notebooks should
+        # take about 10-15 minutes of training. No augmentation: the papers' regime is a model
         # that memorises its training set (train accuracy >= 99.5 %).
         train=TrainConfig(epochs=12, batch_size=512, lr=0.2, weight_decay=5e-4,
                           warmup_epochs=1),
