@@ -163,3 +163,33 @@ def test_checks_print_and_parse_back():
         Check("x", 1, "==", 1)
     with pytest.raises(ValueError, match="without ';'"):
         Check("a; b", 1, ">=", 1)
+
+
+def test_the_canonical_run_is_seed_0_of_a_seed_grid_only_while_its_code_is_current(runs_dir, tmp_path,
+                                                                                   monkeypatch):
+    from unlearnlab import grid
+
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    monkeypatch.setattr(paths, "NOTEBOOKS_DIR", notebooks)
+    source = notebooks / "07-canon.ipynb"
+    _executed(source, 1.0, "")
+    canonical = paths.preset_dir("canon") / source.name
+    canonical.parent.mkdir(parents=True)
+    _executed(canonical, 1.0, "[HOLDS] A claim\n    at seed 0\n")
+    executed = nbformat.read(canonical, as_version=4)  # papermill's injected cell does not count
+    executed.cells.insert(1, nbformat.v4.new_code_cell("PRESET = 'canon'", metadata={"tags": ["injected-parameters"]}))
+    nbformat.write(executed, canonical)
+    for seed in (1, 2):
+        run = grid.GridRun(source, "canon", {"SEED": seed}, runs_dir)
+        run.folder.mkdir(parents=True)
+        _executed(run.folder / f"{run.name}.ipynb", 1.0, f"[HOLDS] A claim\n    at seed {seed}\n")
+        grid.write_manifest(run.folder, {"notebook": run.name, "preset": "canon", "status": "done",
+                                         "parameters": run.parameters, "executed": f"{run.name}.ipynb",
+                                         "notebook_code": grid.notebook_code(source)})
+    found = report.seed_verdicts("canon")["07-canon"]["A claim"]
+    assert found == {1: ("HOLDS", "at seed 1"), 2: ("HOLDS", "at seed 2"), 0: ("HOLDS", "at seed 0")}
+    nb = nbformat.read(source, as_version=4)
+    nb.cells[1].source += "\nprint('edited')"
+    nbformat.write(nb, source)
+    assert set(report.seed_verdicts("canon")["07-canon"]["A claim"]) == {1, 2}, "stale canonical run"

@@ -201,11 +201,12 @@ def write_manifest(folder: Path, manifest: dict) -> None:
 
 
 def notebook_code(path: Path) -> str:
-    """16 hex digits of a notebook's code cells (their sources; prose, outputs and
-    metadata left out): a run made from other code than the notebook's now is stale, one
-    whose notebook only had its text edited is not."""
+    """16 hex digits of a notebook's code cells (their sources; prose, outputs, metadata
+    and the cell papermill injects left out): a run made from other code than the
+    notebook's now is stale, one whose notebook only had its text edited is not."""
     cells = json.loads(Path(path).read_text())["cells"]
-    text = json.dumps(["".join(c["source"]) for c in cells if c["cell_type"] == "code"])
+    text = json.dumps(["".join(c["source"]) for c in cells if c["cell_type"] == "code"
+                       and "injected-parameters" not in c.get("metadata", {}).get("tags", [])])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

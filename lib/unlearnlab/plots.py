@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -117,7 +118,7 @@ def method_comparison(table: pd.DataFrame, metrics: Sequence[str] = ("acc_forget
                       title: str = "Unlearning methods") -> plt.Figure:
     """Grouped bars: one group per metric, one bar per method."""
     long = table.melt(id_vars="method", value_vars=list(metrics), var_name="metric", value_name="value")
-    long["metric"] = long["metric"].map(vocabulary.label)
+    long["metric"] = long["metric"].map(lambda column: textwrap.fill(vocabulary.label(column), 16))
     fig, ax = plt.subplots(figsize=(1.6 * len(metrics) + 4, 3.6))
     sns.barplot(data=long, x="metric", y="value", hue="method", ax=ax,
                 palette=method_palette(long["method"].unique()))

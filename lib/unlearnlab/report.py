@@ -78,9 +78,11 @@ def seed_verdicts(preset: str, runs_root: Path | None = None
     base = (runs_root or paths.runs_dir()) / preset
     found: dict[str, dict[str, dict[int, tuple[str, str]]]] = {}
     for folder in sorted(p for p in base.glob("[0-9][0-9]-*") if p.is_dir()):
-        for manifest in finished_runs(preset, folder.name, runs_root):
-            if set(manifest["parameters"]) != {"SEED"}:
-                continue  # another grid (hyperparameters): not the notebook's own verdicts
+        manifests = [m for m in finished_runs(preset, folder.name, runs_root)
+                     if set(m["parameters"]) == {"SEED"}]  # other grids: not the notebook's verdicts
+        if not any(m["parameters"]["SEED"] == 0 for m in manifests):
+            manifests += canonical_as_seed_0(preset, folder.name, runs_root)
+        for manifest in manifests:
             executed = manifest["folder"] / manifest.get("executed", f"{folder.name}.ipynb")
             if not executed.is_file():
                 continue
@@ -90,6 +92,19 @@ def seed_verdicts(preset: str, runs_root: Path | None = None
                 found.setdefault(folder.name, {}).setdefault(claim, {})[manifest["parameters"]["SEED"]] = \
                     (verdict, evidence)
     return found
+
+
+def canonical_as_seed_0(preset: str, notebook: str, runs_root: Path | None = None) -> list[dict]:
+    """The canonical run of ``notebook`` (``runs/<preset>/<notebook>.ipynb``: defaults,
+    seed 0) as the seed-0 point of its seed grid, when it ran the notebook's current
+    code: it is the same computation, so ``make seeds SEEDS=1,2`` need not repeat it."""
+    from .grid import notebook_code
+
+    executed = (runs_root or paths.runs_dir()) / preset / f"{notebook}.ipynb"
+    source = paths.NOTEBOOKS_DIR / f"{notebook}.ipynb"
+    if not executed.is_file() or not source.is_file() or notebook_code(executed) != notebook_code(source):
+        return []
+    return [{"parameters": {"SEED": 0}, "folder": executed.parent, "executed": executed.name}]
 
 
 def stale_seeds(preset: str, notebook: str, runs_root: Path | None = None) -> list[int]:

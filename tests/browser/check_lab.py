@@ -58,6 +58,9 @@ def main() -> int:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
+    # what `make lab` does first: the kernel's display name is the one the notebooks carry
+    subprocess.run([str(args.venv / "bin" / "python"), "-m", "ipykernel", "install", "--sys-prefix",
+                    "--name", "python3", "--display-name", "Python 3"], check=True, capture_output=True)
     work = Path(tempfile.mkdtemp(prefix="lab-check-"))
     clone = _clone(args.venv.resolve(), work / "repo")
     port, token = _free_port(), "check"
@@ -76,7 +79,7 @@ def main() -> int:
     url = f"http://127.0.0.1:{port}/lab/tree/notebooks/{args.notebook}.ipynb?token={token}"
     report: dict = {"notebook": args.notebook}
     try:
-        time.sleep(5)
+        _wait(lambda: _answers(f"http://127.0.0.1:{port}/api/status?token={token}"), 180, "the Lab server")
         browser.get(url)
         _wait(lambda: browser.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-Cell"), 120, "the notebook")
         _wait(lambda: "Idle" in browser.find_element(By.CSS_SELECTOR, "body").text or
@@ -126,6 +129,16 @@ def _wait(condition, seconds: float, what: str):
             return found
         time.sleep(1)
     raise TimeoutError(f"waited {seconds:.0f} s for {what}")
+
+
+def _answers(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status == 200
+    except OSError:
+        return False
 
 
 def _menu(browser, by, top: str, item: str) -> None:
