@@ -36,7 +36,7 @@ LABELS: dict[str, str] = {
     "steps": "update steps",
     "k": "forget samples k",
     "n_forget_classes": "forgotten classes",
-    "relative_change": "relative weight change ||W - W0|| / ||W0||",
+    "relative_change": "relative weight change",
     "cka": "linear CKA to the original",
 }
 
