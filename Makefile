@@ -57,7 +57,7 @@ data: $(STAMP)  ## Fashion-MNIST into place (Debian's package as root; about 30 
 	fi
 	$(PY) -m unlearnlab.data fashion_mnist
 
-reproduce: data  ## every notebook at PRESET, then RESULTS.md and the figures (cpu: about 28 min)
+reproduce: data  ## every notebook at PRESET, then RESULTS.md and the figures (cpu: 28-38 min)
 	$(PY) -m unlearnlab.run --preset $(PRESET) --jobs $(JOBS)
 	$(MAKE) report PRESET=$(PRESET)
 

@@ -262,9 +262,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if len(args.runs) < 2:
         parser.error("at least two runs are needed to measure a spread")
+    if args.labels is not None and len(args.labels) != len(args.runs):
+        parser.error(f"{len(args.labels)} labels for {len(args.runs)} runs")
     try:
-        if args.labels is not None and len(args.labels) != len(args.runs):
-            parser.error(f"{len(args.labels)} labels for {len(args.runs)} runs")
         print(f"wrote {write_reference(args.runs, args.labels)}")
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
