@@ -292,7 +292,7 @@ def claims_markdown(preset: str, reports: list[NotebookReport], runs_root: Path 
         if per_claim:
             seeds = sorted({s for per_seed in per_claim.values() for s in per_seed})
             section = f"{report.name} (seeds {', '.join(map(str, seeds))})"
-            verdicts = {claim: verdict_over_seeds(per_seed)[0] for claim, per_seed in per_claim.items()}
+            verdicts = {claim: _glance(per_seed) for claim, per_seed in per_claim.items()}
         else:
             section = report.title
             verdicts = {}
@@ -303,6 +303,15 @@ def claims_markdown(preset: str, reports: list[NotebookReport], runs_root: Path 
             rows.append(f"| {PAPERS[report.name]} | {claim.replace('|', '/')} | {verdict} | "
                         f"[RESULTS.md](RESULTS.md#{anchor(section)}) |")
     return "\n".join(rows)
+
+
+def _glance(per_seed: dict[int, tuple[str, str]]) -> str:
+    """A claim's verdict over seeds; with too few seeds, each seed's own verdict and so."""
+    verdict = verdict_over_seeds(per_seed)[0]
+    if verdict.startswith("TOO FEW SEEDS"):
+        shown = ", ".join(f"{v} at seed {seed}" for seed, (v, _) in sorted(per_seed.items()))
+        return f"{shown} ({verdict.lower()}: not yet a verdict over seeds)"
+    return verdict
 
 
 def leaderboard_summary(ranked: pd.DataFrame, top: int = 3) -> str:
