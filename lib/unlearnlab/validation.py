@@ -36,6 +36,11 @@ def check_float(name: str, value: Any, *, minimum: float | None = None, maximum:
     return value
 
 
+#: Numeric hyperparameters that also take a named value (lrp_path's noise at each weight
+#: tensor's own standard deviation).
+NAMED_VALUES = {"noise_scale": ("tensor_std",)}
+
+
 def check_hyperparameter(method: str, name: str, value: Any, default: Any) -> None:
     """Check one keyword argument of a method against its default's type and the range
     its name implies: learning rates and temperatures > 0; epochs, steps and batch sizes
@@ -54,6 +59,8 @@ def check_hyperparameter(method: str, name: str, value: Any, default: Any) -> No
     if isinstance(default, numbers.Integral):
         minimum = 0 if name.endswith("_epochs") else 1 if _is_count(name) else None
         check_int(label, value, minimum=minimum)
+        return
+    if isinstance(value, str) and value in NAMED_VALUES.get(name, ()):
         return
     if isinstance(default, numbers.Real):
         if name == "lr" or name.endswith("_lr") or "temperature" in name:

@@ -242,8 +242,9 @@ def l2ul(
     random-label fine-tuning (relabel); ``use_importance=False`` is "+ adversarial".
     Defaults are the CIFAR-10 reference: 20 PGD examples per image, L2 radius 4.0 in
     [0, 1] pixel space, step 0.1, 100 iterations; lambda 1; SGD lr 1e-3; at most
-    ``max_passes`` = 1,000 passes over the adversarial set (``max_steps`` caps the
-    steps directly instead). ``reference_loop=True``: the reference's loop (BatchNorm in
+    ``max_passes`` = 1,000 passes over the adversarial set, or ``max_steps`` update steps
+    where that comes first (a cap on cost: a pass over 128 x 8 adversarial examples at
+    batch 256 is 4 steps, so 1,000 passes can take many minutes on a CPU). ``reference_loop=True``: the reference's loop (BatchNorm in
     train mode, sequential batches, MAS on batch means; module docstring).
     Reports ``steps`` (update steps until the goal held), ``step_cap``, ``goal_met``,
     the attack's ``adv_hit_rate`` and the seconds spent on the attack and on importance.
@@ -287,7 +288,7 @@ def l2ul(
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
 
     per_pass = -(-len(adv_x) // adv_batch) if use_adversarial else -(-len(x) // forget_batch)
-    step_cap = max_steps if max_steps is not None else max_passes * per_pass
+    step_cap = max_passes * per_pass if max_steps is None else min(max_steps, max_passes * per_pass)
     steps = 0
     schedule = batch_schedule(len(x), len(adv_x) if use_adversarial else 0, forget_batch, adv_batch,
                               generator=gen, sequential=reference_loop)

@@ -220,12 +220,17 @@ def path_weights(model: nn.Module, units: torch.Tensor, forget_classes: Sequence
     return out
 
 
-def perturb(weights: list[tuple[torch.Tensor, tuple]], how: str, *, scale: float = 1.0,
+def perturb(weights: list[tuple[torch.Tensor, tuple]], how: str, *, scale: float | str = 1.0,
             seed: int = 0) -> int:
-    """Zero the selected weights, or add Gaussian / Laplace noise of ``scale``.
+    """Zero the selected weights, or add Gaussian / Laplace noise of ``scale``: a number,
+    or ``"tensor_std"`` for each weight tensor's own standard deviation (taken before any
+    edit; the paper's 1.0 is 10-30x the weights of a trained small network).
     Returns the number of weights changed."""
     if how not in PERTURBATIONS:
         raise ValueError(f"perturbation must be one of {PERTURBATIONS}, got {how!r}")
+    if isinstance(scale, str) and scale != "tensor_std":
+        raise ValueError(f"noise_scale must be a number or 'tensor_std', got {scale!r}")
+    stds = {id(param): float(param.detach().std()) for param, _ in weights}
     gen = torch.Generator().manual_seed(seed)
     changed = 0
     with torch.no_grad():
@@ -236,7 +241,8 @@ def perturb(weights: list[tuple[torch.Tensor, tuple]], how: str, *, scale: float
             else:
                 noise = torch.randn(view.shape, generator=gen) if how == "gaussian" else \
                     _laplace(view.shape, gen)
-                param[index] = view + scale * noise.to(param.device, param.dtype)
+                size = stds[id(param)] if scale == "tensor_std" else scale
+                param[index] = view + size * noise.to(param.device, param.dtype)
             changed += view.numel()
     return changed
 
@@ -266,7 +272,7 @@ def lrp_path(
     k: float | int | None = None,
     n_keep: float | int | None = None,
     perturbation: str = "zero",
-    noise_scale: float = 1.0,
+    noise_scale: float | str = 1.0,
     paths: str = "auto",
     layers: Sequence[str] = (),
     rules: dict[str, str] | None = None,
@@ -278,7 +284,8 @@ def lrp_path(
     width; None takes the reference's shares for the model's family
     (:data:`REFERENCE_SHARES`: ResNets 9.8 % and 19.5 %, VGG 3.7 % and 9.8 %, any other
     network the MNIST setting 9.8 % and 15.6 %); ``perturbation``
-    zero | gaussian | laplace with ``noise_scale`` (reference: 1.0); ``paths`` which
+    zero | gaussian | laplace with ``noise_scale`` (reference: 1.0; ``"tensor_std"``: each
+    weight tensor's own standard deviation); ``paths`` which
     weights through a kept unit (see :func:`path_weights`); ``layers`` extra conv/linear
     modules for the multi-layer mode; ``rules`` maps module names to LRP rules
     (epsilon | gamma | alpha1beta0 | identity; Captum's defaults elsewhere).
