@@ -14,7 +14,7 @@ JOBS ?= 1
 .PHONY: help setup git-filter data reproduce seeds tune report smoke-reference test lab strip clean
 
 help:  ## this list (the default target)
-	@echo "unlearnlab: make TARGET [PRESET=smoke|cpu|gpu|paper]  (PRESET defaults to cpu)"
+	@echo "unlearnlab: make TARGET [PRESET=smoke|cpu|deep|gpu|paper]  (PRESET defaults to cpu)"
 	@echo
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 

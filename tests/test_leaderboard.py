@@ -99,15 +99,6 @@ def test_method_lines_keep_colours_by_name_dash_variants_and_dodge_equal_lines()
     plt.close(fig)
 
 
-def test_a_claim_of_parts_names_the_half_that_failed():
-    mixed = experiment.claim_of_parts("X", {"moves more layers": True, "decreases": False}, "numbers")
-    assert mixed.startswith("[MIXED] X") and "holds: moves more layers" in mixed and "Fails: decreases" in mixed
-    assert experiment.claim_of_parts("X", {"a": True, "b": True}, "n").startswith("[HOLDS]")
-    assert experiment.claim_of_parts("X", {"a": False, "b": False}, "n").startswith("[DOES NOT HOLD]")
-    assert experiment.claim("X", None, "no run met its goal", untested=True).startswith("[UNTESTED] X")
-
-
-@pytest.fixture()
 def user_method():
     """What a researcher writes to join the leaderboard."""
     @methods.register("_my_method", scenario="any", needs={"retain_data"})

@@ -169,3 +169,21 @@ def test_smoke_results_are_what_the_committed_code_produces(runs_dir):
         f"{len(problems)} smoke result(s) differ from tests/smoke_results.json beyond their "
         "tolerance:\n  " + "\n  ".join(problems[:40]) + "\nIf the change of results is intended, "
         "run `make smoke-reference`, then `make reproduce` for the committed results and figures")
+
+
+@pytest.mark.notebooks
+def test_paper_notebooks_record_a_verdict_on_every_claim_they_declare(runs_dir):
+    """The smoke runs above recorded results/<notebook>-claims.json: one verdict per
+    declared claim (the tuned variants only where a tuned setting exists), each with a
+    status and every check and precondition measured."""
+    from unlearnlab import claims
+
+    for notebook in sorted({c.notebook for c in claims.CLAIMS.values()}):
+        recorded = {v.claim: v for v in claims.load(claims.claims_path(notebook, "smoke"))}
+        declared = {c.id for c in claims.of_notebook(notebook)}
+        assert set(recorded) <= declared and {c for c in declared if not c.endswith("t")} <= set(recorded), notebook
+        for verdict in recorded.values():
+            claim = claims.CLAIMS[verdict.claim]
+            assert verdict.status in claims.STATUSES
+            assert [c["key"] for c in verdict.checks] == [t.key for t in claim.checks]
+            assert [p["key"] for p in verdict.preconditions] == [t.key for t in claim.preconditions]

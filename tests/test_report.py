@@ -6,7 +6,27 @@ import nbformat
 import pandas as pd
 import pytest
 
-from unlearnlab import methods, paths, report
+from unlearnlab import claims, methods, paths, report
+
+
+def _record(folder, notebook, verdicts):
+    """What a notebook run records: its verdicts in results/<notebook>-claims.json."""
+    import dataclasses
+    import json
+
+    path = report.claims_file(folder, notebook)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"format": claims.CLAIMS_FORMAT, "notebook": notebook,
+                                "claims": [dataclasses.asdict(v) for v in verdicts]}))
+
+
+def _fast(speedup, evidence=""):
+    return claims.judge("P2.2", {"speedup": speedup}, evidence)
+
+
+def _comparable(forget_gap, other_gap, original_forget=0.9, evidence=""):
+    return claims.judge("P2.1r", {"forget_gap": forget_gap, "other_gap": other_gap,
+                                  "original_forget": original_forget}, evidence)
 
 
 def _executed(path, duration, text, checked=True):
@@ -18,20 +38,21 @@ def _executed(path, duration, text, checked=True):
     nbformat.write(nb, path)
 
 
-def test_results_come_from_the_executed_notebooks(runs_dir):
+def test_results_come_from_the_executed_notebooks_and_their_claims_files(runs_dir):
     folder = paths.preset_dir("fake")
     folder.mkdir(parents=True, exist_ok=True)
-    _executed(folder / "07-a-paper.ipynb", 12.3,
-              "[HOLDS] Forgetting is fast\n    0.2 s vs 9 s\n[MIXED] Keeps the rest\n    holds: a. Fails: b.\n    -0.04\n"
-              "[UNTESTED] Beats X\n    no run met its goal\n")
+    _executed(folder / "07-a-paper.ipynb", 12.3, "a checked table\n")
+    untestable = claims.judge("P1.2", {"conv_stages": 2, "weight_ratio": 3.0, "function_ratio": 3.0}, "2 stages")
+    _record(folder, "07-a-paper", [_fast(32.0, "0.9 s vs 29 s"), _comparable(0.01, -0.2), untestable])
     written = report.write("fake")
     assert written == [folder / "RESULTS.md"], "only the cpu preset writes into the repository"
     text = written[0].read_text()
     assert "## 07 · A paper (Someone 2025)" in text and "| 07-a-paper | 12 |" in text
-    assert "- [HOLDS] Forgetting is fast — 0.2 s vs 9 s" in text
-    assert "- [MIXED] Keeps the rest — holds: a. Fails: b. -0.04" in text, "every evidence line"
-    assert "preset `fake`" in text
-    assert "- [UNTESTED] Beats X — no run met its goal" in text
+    assert "- [HOLDS] P2.2 It is much faster than retrain. — 0.9 s vs 29 s — checks: speed-up over retrain = 32" in text
+    assert "- [MIXED] P2.1r " in text, "a claim of parts with one part failing"
+    assert ("- [UNTESTABLE HERE] P1.2 Label reassignment's changes concentrate in the last stage and the FC "
+            "layer. — precondition not met: convolutional stages of the model = 2 (needs >= 4)") in text
+    assert "a checked table" in text and "preset `fake`" in text
 
 
 def test_the_readme_headline_is_spliced_between_its_markers(tmp_path):
@@ -64,7 +85,7 @@ def test_seed_runs_of_older_notebook_code_are_named_stale(runs_dir):
     for seed, code in {0: grid.notebook_code(notebook), 1: "older", 2: None}.items():
         run = grid.GridRun(notebook, "stale-check", {"SEED": seed}, runs_dir)
         run.folder.mkdir(parents=True)
-        _executed(run.folder / f"{run.name}.ipynb", 1.0, "[HOLDS] A claim\n    numbers\n")
+        _record(run.folder, run.name, [_fast(30.0)])
         grid.write_manifest(run.folder, {"notebook": run.name, "preset": "stale-check", "status": "done",
                                          "parameters": run.parameters, "executed": f"{run.name}.ipynb",
                                          **({"notebook_code": code} if code else {})})
@@ -81,88 +102,101 @@ def test_the_methods_document_is_generated_from_the_current_code():
         "docs/methods.md is stale: run `python -m unlearnlab.report --methods`"
 
 
+def _seed_grid(runs_dir, preset: str, verdicts: dict[int, list]) -> None:
+    from unlearnlab import grid
+
+    for seed, recorded in verdicts.items():
+        run = grid.GridRun(paths.NOTEBOOKS_DIR / "07-seeded.ipynb", preset, {"SEED": seed}, runs_dir)
+        run.folder.mkdir(parents=True)
+        _record(run.folder, "07-seeded", recorded)
+        grid.write_manifest(run.folder, {"notebook": run.name, "preset": preset, "status": "done",
+                                         "parameters": run.parameters, "executed": "07-seeded.ipynb"})
+
+
 def test_verdicts_over_seeds_agree_only_when_every_seed_does(runs_dir):
     from unlearnlab import grid
 
-    outcomes = {0: ("HOLDS", "DOES NOT HOLD"), 1: ("HOLDS", "HOLDS"), 2: ("HOLDS", "UNTESTED")}
-    for seed, (first, second) in outcomes.items():
-        run = grid.GridRun(paths.NOTEBOOKS_DIR / "07-seeded.ipynb", "seeded", {"SEED": seed}, runs_dir)
-        run.folder.mkdir(parents=True)
-        _executed(run.folder / "07-seeded.ipynb", 1.0,
-                  f"[{first}] Forgetting is fast\n    seed {seed}\n[{second}] Keeps the rest\n    x\n")
-        grid.write_manifest(run.folder, {"notebook": run.name, "preset": "seeded", "status": "done",
-                                         "parameters": run.parameters, "executed": "07-seeded.ipynb"})
+    _seed_grid(runs_dir, "seeded", {0: [_fast(30, "seed 0"), _comparable(0.2, -0.2)],
+                                    1: [_fast(40, "seed 1"), _comparable(0.0, 0.0)],
+                                    2: [_fast(50, "seed 2"), _comparable(0.01, -0.2)]})
     other = grid.GridRun(paths.NOTEBOOKS_DIR / "07-seeded.ipynb", "seeded", {"SEED": 0, "K": 5}, runs_dir)
     other.folder.mkdir(parents=True)  # a hyperparameter grid's run: not a seed of the notebook
-    _executed(other.folder / "07-seeded.ipynb", 1.0, "[DOES NOT HOLD] Forgetting is fast\n")
+    _record(other.folder, "07-seeded", [_fast(1.0)])
     grid.write_manifest(other.folder, {"notebook": other.name, "status": "done",
                                        "parameters": other.parameters, "executed": "07-seeded.ipynb"})
 
     found = report.seed_verdicts("seeded")
-    assert found == {"07-seeded": {
-        "Forgetting is fast": {0: ("HOLDS", "seed 0"), 1: ("HOLDS", "seed 1"), 2: ("HOLDS", "seed 2")},
-        "Keeps the rest": {0: ("DOES NOT HOLD", "x"), 1: ("HOLDS", "x"), 2: ("UNTESTED", "x")}}}
+    assert {c: {s: v.status for s, v in per.items()} for c, per in found["07-seeded"].items()} == {
+        "P2.2": {0: "HOLDS", 1: "HOLDS", 2: "HOLDS"},
+        "P2.1r": {0: "DOES NOT HOLD", 1: "HOLDS", 2: "MIXED"}}
     text = report.seeds_markdown("seeded")
-    assert "- [HOLDS in all 3 seeds] Forgetting is fast\n  - seed 0: HOLDS — seed 0\n  - seed 1: HOLDS — seed 1" in text
-    assert "- [MIXED: DOES NOT HOLD in 1, HOLDS in 1, UNTESTED in 1 of 3 seeds] Keeps the rest" in text
+    assert ("- [HOLDS in all 3 seeds, beyond the spread] P2.2 It is much faster than retrain.\n"
+            "  - mean ± std over seeds: speed-up over retrain 40 ± 10 (needs >= 10): passes\n"
+            "  - seed 0: HOLDS — seed 0") in text
+    assert "- [MIXED: DOES NOT HOLD in 1, HOLDS in 1, MIXED in 1 of 3 seeds] P2.1r" in text
     assert "Stale" not in text, "a notebook that is not in notebooks/ cannot be stale"
     assert report.agreement({0: "HOLDS", 1: "HOLDS"}) == "TOO FEW SEEDS (2 of 3)"
     assert report.seeds_markdown("nothing-here") is None
 
 
-def _seed_grid(runs_dir, preset: str, outputs: dict[int, str]) -> None:
-    from unlearnlab import grid
-
-    for seed, text in outputs.items():
-        run = grid.GridRun(paths.NOTEBOOKS_DIR / "07-seeded.ipynb", preset, {"SEED": seed}, runs_dir)
-        run.folder.mkdir(parents=True)
-        _executed(run.folder / "07-seeded.ipynb", 1.0, text)
-        grid.write_manifest(run.folder, {"notebook": run.name, "preset": preset, "status": "done",
-                                         "parameters": run.parameters, "executed": "07-seeded.ipynb"})
-
-
 def test_a_claim_holds_over_seeds_only_beyond_the_spread_of_its_checks(runs_dir):
-    from unlearnlab.experiment import Check, claim, claim_of_parts
-
-    def outputs(gaps, speedups):
-        # what a notebook prints: every seed's gap clears -0.05; the speed-up clears 10x
-        return {seed: claim("Keeps the rest", Check("test gap to retrain", gap, ">=", -0.05), f"gap {gap}")
-                + "\n" + claim_of_parts("Fast and forgets", {
-                    "fast": Check("speed-up", speed, ">=", 10), "forgets": Check("forget acc", 0.0, "<=", 0.05)},
-                    f"{speed}x") + "\n"
-                for seed, (gap, speed) in enumerate(zip(gaps, speedups, strict=True))}
-
-    _seed_grid(runs_dir, "spread", outputs([-0.049, -0.04, 0.03], [30, 40, 50]))
+    # every seed's gap clears -0.05, but mean -0.0197 - std 0.0432 < -0.05: not beyond the spread
+    _seed_grid(runs_dir, "spread", {s: [_comparable(0.0, gap, evidence=f"gap {gap}")]
+                                    for s, gap in enumerate([-0.049, -0.04, 0.03])})
     text = report.seeds_markdown("spread")
-    # every seed holds, but mean -0.0197 - std 0.0432 < -0.05: not beyond the spread
-    assert "- [WITHIN THE SPREAD: HOLDS in all 3 seeds, not carried by mean ± std] Keeps the rest" in text
-    assert "  - mean ± std over seeds: test gap to retrain -0.0197 ± 0.043 (needs >= -0.05): within the spread" in text
-    assert "- [HOLDS in all 3 seeds, beyond the spread] Fast and forgets" in text
-    assert "speed-up 40 ± 10 (needs >= 10): passes; forget acc 0 ± 0 (needs <= 0.05): passes" in text
-    assert "  - seed 0: HOLDS — gap -0.049\n" in text, "the per-seed numbers keep no checks line"
+    assert "- [WITHIN THE SPREAD: HOLDS in all 3 seeds, not carried by mean ± std] P2.1r" in text
+    assert "other-class test accuracy gap to retrain -0.0197 ± 0.043 (needs >= -0.05): within the spread" in text
+    assert "  - seed 0: HOLDS — gap -0.049\n" in text, "the per-seed lines give the evidence"
 
-    _seed_grid(runs_dir, "apart", outputs([-0.2, -0.1, -0.15], [5, 6, 7]))
+    _seed_grid(runs_dir, "apart", {s: [_comparable(0.0, gap), _fast(speed)]
+                                   for s, (gap, speed) in enumerate([(-0.2, 5), (-0.1, 6), (-0.15, 7)])})
     text = report.seeds_markdown("apart")
-    assert "- [DOES NOT HOLD in all 3 seeds, beyond the spread] Keeps the rest" in text
-    assert "- [MIXED in all 3 seeds, beyond the spread] Fast and forgets" in text
+    assert "- [MIXED in all 3 seeds, beyond the spread] P2.1r" in text, "one part passes, one fails, in every seed"
+    assert "- [DOES NOT HOLD in all 3 seeds, beyond the spread] P2.2" in text
 
 
-def test_checks_print_and_parse_back():
-    from unlearnlab.experiment import Check, claim
+def test_a_claim_untestable_in_any_seed_is_untestable_over_seeds(runs_dir):
+    _seed_grid(runs_dir, "floor", {0: [_comparable(0.0, 0.0, original_forget=0.2)],
+                                   1: [_comparable(0.0, 0.0, original_forget=0.4)],
+                                   2: [_comparable(0.0, 0.0)]})
+    text = report.seeds_markdown("floor")
+    assert ("- [UNTESTABLE HERE in 2 of 3 seed(s): original's forget-class accuracy 0.3 (needs >= 0.5)] "
+            "P2.1r") in text
+    assert report.regime_verdicts("floor")["P2.1r"].startswith("UNTESTABLE HERE")
 
-    check = Check("other-class gap", -0.0631, ">=", -0.05)
-    assert not check and Check("x", 0.2, ">", 0.1) and not Check("x", float("nan"), "<=", 1)
-    line = claim("Keeps the rest", [check, Check("speed-up", 94.2, ">=", 10)], "numbers")
-    assert line.startswith("[DOES NOT HOLD] Keeps the rest\n    numbers\n    checks (all): ")
-    evidence = " ".join(part.strip() for part in line.splitlines()[1:])
-    assert report.split_checks(evidence) == (
-        "numbers", "all", [("other-class gap", -0.0631, ">=", -0.05), ("speed-up", 94.2, ">=", 10.0)])
-    assert report.split_checks("no checks here") == ("no checks here", None, [])
-    assert claim("X", check, "n", untested=True) == "[UNTESTED] X\n    n", "an untested claim tests nothing"
+
+def test_claims_are_judged_from_their_declarations():
+    assert _fast(32).status == "HOLDS" and _fast(9).status == "DOES NOT HOLD"
+    assert _fast(float("nan")).status == "DOES NOT HOLD", "NaN never clears a threshold"
+    assert _comparable(0.01, 0.0).status == "HOLDS" and _comparable(0.2, 0.0).status == "MIXED"
+    assert _comparable(0.2, -0.3).status == "DOES NOT HOLD"
+    untestable = _comparable(0.0, 0.0, original_forget=0.1)
+    assert untestable.status == "UNTESTABLE HERE", "a failed precondition wins over passing checks"
+    assert "precondition not met: original's forget-class accuracy = 0.1 (needs >= 0.5)" in str(untestable)
+    with pytest.raises(ValueError, match="missing measurements"):
+        claims.judge("P2.2", {})
+    with pytest.raises(ValueError, match="unknown"):
+        claims.judge("P2.2", {"speedup": 1, "typo": 2})
+    with pytest.raises(ValueError, match="source starts with"):
+        claims.Threshold("x", "x", ">=", 1, "because")
     with pytest.raises(ValueError, match="op must be one of"):
-        Check("x", 1, "==", 1)
-    with pytest.raises(ValueError, match="without ';'"):
-        Check("a; b", 1, ">=", 1)
+        claims.Threshold("x", "x", "==", 1, "ours: r")
+    for claim in claims.CLAIMS.values():  # every threshold and precondition has a source
+        assert claim.checks and all(t.source for t in claim.checks + claim.preconditions)
+
+
+def test_claims_round_trip_through_their_file(runs_dir):
+    verdicts = [_fast(32.123456789, "numbers"), _comparable(0.0, 0.0, original_forget=0.1)]
+    path = claims.record("07-a-paper", "fake", verdicts, seed=3)
+    assert path == paths.preset_dir("fake") / "results" / "07-a-paper-claims.json"
+    assert claims.load(path) == verdicts, "every number at full precision"
+
+
+def test_the_claims_document_is_generated_from_the_declarations():
+    text = claims.markdown()
+    for claim_id in claims.CLAIMS:
+        assert f"## {claim_id} (" in text
+    assert report.CLAIMS_DOC.read_text() == text, "docs/claims.md is stale: run `make report`"
 
 
 def test_the_canonical_run_is_seed_0_of_a_seed_grid_only_while_its_code_is_current(runs_dir, tmp_path,
@@ -176,20 +210,22 @@ def test_the_canonical_run_is_seed_0_of_a_seed_grid_only_while_its_code_is_curre
     _executed(source, 1.0, "")
     canonical = paths.preset_dir("canon") / source.name
     canonical.parent.mkdir(parents=True)
-    _executed(canonical, 1.0, "[HOLDS] A claim\n    at seed 0\n")
+    _executed(canonical, 1.0, "")
+    _record(canonical.parent, "07-canon", [_fast(30, "at seed 0")])
     executed = nbformat.read(canonical, as_version=4)  # papermill's injected cell does not count
     executed.cells.insert(1, nbformat.v4.new_code_cell("PRESET = 'canon'", metadata={"tags": ["injected-parameters"]}))
     nbformat.write(executed, canonical)
     for seed in (1, 2):
         run = grid.GridRun(source, "canon", {"SEED": seed}, runs_dir)
         run.folder.mkdir(parents=True)
-        _executed(run.folder / f"{run.name}.ipynb", 1.0, f"[HOLDS] A claim\n    at seed {seed}\n")
+        _executed(run.folder / f"{run.name}.ipynb", 1.0, "")
+        _record(run.folder, run.name, [_fast(30, f"at seed {seed}")])
         grid.write_manifest(run.folder, {"notebook": run.name, "preset": "canon", "status": "done",
                                          "parameters": run.parameters, "executed": f"{run.name}.ipynb",
                                          "notebook_code": grid.notebook_code(source)})
-    found = report.seed_verdicts("canon")["07-canon"]["A claim"]
-    assert found == {1: ("HOLDS", "at seed 1"), 2: ("HOLDS", "at seed 2"), 0: ("HOLDS", "at seed 0")}
+    found = report.seed_verdicts("canon")["07-canon"]["P2.2"]
+    assert {s: v.evidence for s, v in found.items()} == {1: "at seed 1", 2: "at seed 2", 0: "at seed 0"}
     nb = nbformat.read(source, as_version=4)
     nb.cells[1].source += "\nprint('edited')"
     nbformat.write(nb, source)
-    assert set(report.seed_verdicts("canon")["07-canon"]["A claim"]) == {1, 2}, "stale canonical run"
+    assert set(report.seed_verdicts("canon")["07-canon"]["P2.2"]) == {1, 2}, "stale canonical run"

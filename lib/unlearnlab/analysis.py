@@ -14,6 +14,13 @@ def stage_of(module_name: str) -> str:
     return module_name.split(".")[0]
 
 
+def last_stages(model: nn.Module, count: int = 2) -> tuple[str, ...]:
+    """The last ``count`` stages that hold parameters (a ResNet's ``layer4`` and ``fc``,
+    the small CNN's ``head`` and ``fc``): what weight resetting re-initialises by default."""
+    with_parameters = [s for s in model.stages if any(True for _ in getattr(model, s).parameters())]
+    return tuple(with_parameters[-count:])
+
+
 def weight_change(before: nn.Module, after: nn.Module) -> pd.DataFrame:
     """Relative Frobenius change ||W_after - W_before|| / ||W_before|| of every conv and
     linear weight, in forward order, grouped by stage (Liao & Lin 2024's per-layer

@@ -133,8 +133,10 @@ def tuned_loop(model: torch.nn.Module, x, y, *, batch_size: int, epochs: int,
 
 def run(model_name: str = "resnet18", device: str | None = None, batch_size: int = 128,
         images: int = 50_000, shape: tuple[int, int, int] = (3, 32, 32), epochs: int = 1,
-        compile_mode: str | None = None, threads: int | None = None) -> list[Measurement]:
-    """Every loop on fresh copies of one seeded model; returns the measurements."""
+        compile_mode: str | None = None, threads: int | None = None, width: int | None = None
+        ) -> list[Measurement]:
+    """Every loop on fresh copies of one seeded model (``width``: a ResNet's first-stage
+    channels, as the ``deep`` preset sets it); returns the measurements."""
     if threads:
         torch.set_num_threads(threads)
     dev = torch.device(device) if device else training.default_device()
@@ -144,7 +146,9 @@ def run(model_name: str = "resnet18", device: str | None = None, batch_size: int
     x, y = synthetic_data(images, shape, 10)
 
     def fresh():
-        return models.create_model(model_name, 10, in_channels=shape[0], image_size=shape[1], seed=0)
+        options = {} if width is None else {"width": width}
+        return models.create_model(model_name, 10, in_channels=shape[0], image_size=shape[1], seed=0,
+                                   **options)
 
     results = [library_loop(fresh(), x, y, batch_size=batch_size, epochs=epochs, device=dev),
                tuned_loop(fresh(), x, y, batch_size=batch_size, epochs=epochs, device=dev)]
@@ -178,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", default="default",
                         help="torch.compile mode with --compile (reduce-overhead: CUDA graphs)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (CPU)")
+    parser.add_argument("--width", type=int, default=None,
+                        help="a ResNet's first-stage channels (the deep preset: 16; default 64)")
     parser.add_argument("--json", default=None, help="also write the measurements here")
     args = parser.parse_args(argv)
     os.environ.setdefault("UNLEARNLAB_QUIET", "1")  # the library's progress bars would cut the table
@@ -190,17 +196,21 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("batch_size", "images", "epochs"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.width is not None and args.width < 1:
+        parser.error("--width must be at least 1")
     if args.images < args.batch_size:
         parser.error("--images must be at least --batch-size")
     results = run(args.model, args.device, args.batch_size, args.images, shape, args.epochs,
-                  args.mode if args.compile else None, args.threads)
+                  args.mode if args.compile else None, args.threads, args.width)
     device = args.device or str(training.default_device())
-    print(f"{args.model}, {args.images:,} images of {args.shape}, batch {args.batch_size}, "
+    name = args.model if args.width is None else f"{args.model} (width {args.width})"
+    print(f"{name}, {args.images:,} images of {args.shape}, batch {args.batch_size}, "
           f"{args.epochs} epoch(s), device {device}, torch {torch.__version__}")
     print(report(results))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"model": args.model, "device": device, "batch_size": args.batch_size,
+            json.dump({"model": args.model, "width": args.width, "device": device,
+                       "batch_size": args.batch_size,
                        "images": args.images, "shape": shape, "torch": torch.__version__,
                        "results": [asdict(r) for r in results]}, f, indent=2)
     return 0

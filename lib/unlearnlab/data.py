@@ -296,12 +296,14 @@ def load_dataset(
     download: bool = True,
     train_subset: int | None = None,
     subset_seed: int = 0,
+    test_subset: int | None = None,
 ) -> Dataset:
     """Load a dataset by name into memory.
 
     ``train_subset`` keeps a seeded, class-stratified subset of that many training
-    images (the test set is always whole). Normalisation statistics are computed on the
-    training images that are kept.
+    images; ``test_subset`` one of the test images (seed 0 whatever ``subset_seed``:
+    every seed of a preset is tested on the same images; None keeps the whole test set).
+    Normalisation statistics are computed on the training images that are kept.
     """
     if name not in DATASETS:
         raise ValueError(f"Unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
@@ -326,6 +328,9 @@ def load_dataset(
     if train_subset is not None:
         keep = stratified_subset(y_tr, train_subset, seed=subset_seed)
         x_tr, y_tr = x_tr[keep], y_tr[keep]
+    if test_subset is not None:
+        keep = stratified_subset(y_te, test_subset, seed=0)
+        x_te, y_te = x_te[keep], y_te[keep]
     mean, std = _channel_stats(x_tr)
     return Dataset(name, x_tr, y_tr, x_te, y_te, classes, mean, std, superclasses)
 

@@ -20,7 +20,11 @@ from .claims import Verdict, judge
 
 def _falls(values: Sequence[float]) -> int:
     """How often a sequence falls from one element to the next."""
-    return sum(1 for a, b in zip(values, values[1:]) if b < a)
+    return sum(1 for a, b in zip(values, values[1:], strict=False) if b < a)
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b > 0 else math.inf
 
 
 def _fmt(values, digits: int = 3) -> str:
@@ -76,10 +80,9 @@ def relabel_vs_reset(table: pd.DataFrame, weights: pd.DataFrame, cka: pd.DataFra
     function = cka[(cka.method == "relabel") & (cka.versus == "original") & (cka.images == "retain images")]
     change = 1 - function.groupby("stage", sort=False).cka.mean()
     fn_late, fn_early = change[change.index.isin(late)].mean(), change[change.index.isin(early)].mean()
-    ratio = (lambda a, b: a / b if b > 0 else math.inf)
     v2 = judge("P1.2", {"conv_stages": len(conv_stages(model)),
-                        "weight_ratio": ratio(weight_late, weight_early),
-                        "function_ratio": ratio(fn_late, fn_early)},
+                        "weight_ratio": _ratio(weight_late, weight_early),
+                        "function_ratio": _ratio(fn_late, fn_early)},
                f"stages {', '.join(model.stages)} (last stage + head: {', '.join(late)}); relabel's mean "
                f"weight change {weight_late:.4f} there vs {weight_early:.4f} before; 1 - CKA by stage: "
                + ", ".join(f"{s} {c:.3f}" for s, c in change.items()))
@@ -106,7 +109,7 @@ def relabel_vs_reset(table: pd.DataFrame, weights: pd.DataFrame, cka: pd.DataFra
     v4 = judge("P1.4", {"share_few": float(share.iloc[0]), "cka_few": float(lowest.iloc[0]),
                         "cka_contrast": float(lowest.iloc[0] - lowest.iloc[-1])},
                f"lowest {first_stage} CKA to the original (retain images) by share of classes removed: "
-               + ", ".join(f"{s:.0%}: {c:.3f}" for s, c in zip(share, lowest)))
+               + ", ".join(f"{s:.0%}: {c:.3f}" for s, c in zip(share, lowest, strict=True)))
     return [v1, v2, v3, v4]
 
 
@@ -207,16 +210,24 @@ def instance_wise(table: pd.DataFrame, continual: pd.DataFrame, *, full: str = "
                "by k: D_f accuracy " + ", ".join(f"{k}: {a:.3f}" for k, a in rows.acc_forget.items())
                + "; test accuracy " + ", ".join(f"{k}: {a:.3f}" for k, a in rows.acc_test.items())
                + f" (original {orig.acc_test.iloc[0]:.3f}); steps "
-               + ", ".join(f"{k}: {int(s)} of {int(c)}" for k, s, c in zip(rows.index, rows.steps, rows.step_cap))
+               + ", ".join(f"{k}: {int(s)} of {int(c)}" for k, s, c in zip(rows.index, rows.steps, rows.step_cap, strict=True))
                + f"; {context}")
     if claim != "P3.1":
         return [v1]
-    both = rows.goal_met.astype(bool) & neg.goal_met.astype(bool)
-    gain = (rows.acc_test - neg.acc_test)[both]
-    v2 = judge("P3.2", {"compared_k": int(both.sum()), "test_gain": gain.mean() if len(gain) else math.nan},
-               "test accuracy, full vs NegGrad: " + ", ".join(
-                   f"k={k}: {rows.acc_test[k]:.3f} vs {neg.acc_test[k]:.3f}"
-                   + ("" if both[k] else " (not compared: a run stopped at the cap)") for k in rows.index))
+    pairs, shown = [], []
+    for k in rows.index:
+        for point in ("half", "quarter"):
+            column = f"{point}_acc_test"
+            a = rows[column][k] if column in rows else math.nan
+            b = neg[column][k] if column in neg else math.nan
+            if not (math.isnan(a) or math.isnan(b)):
+                pairs.append(a - b)
+            shown.append(f"k={k} {point}: " + ("not reached by " + " and ".join(
+                n for n, v in (("full", a), ("NegGrad", b)) if math.isnan(v)) if math.isnan(a) or math.isnan(b)
+                else f"{a:.3f} vs {b:.3f}"))
+    v2 = judge("P3.2", {"compared": len(pairs), "test_gain": sum(pairs) / len(pairs) if pairs else math.nan},
+               "test accuracy where D_f accuracy first fell to half / a quarter of the original's, full vs "
+               "NegGrad: " + "; ".join(shown))
     last = continual.groupby("method").last().loc[full]
     first = continual[continual.request == 0].iloc[0]
     requests = int(continual.request.max())

@@ -4,7 +4,6 @@ model, and set up a forget request with its evaluation."""
 from __future__ import annotations
 
 import dataclasses
-import operator
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -24,12 +23,14 @@ from .training import History, as_input, default_device, fit, prepare_model, pro
 
 
 def load_preset_data(preset: Preset) -> Dataset:
-    return load_dataset(preset.dataset, train_subset=preset.train_subset, subset_seed=preset.seed)
+    return load_dataset(preset.dataset, train_subset=preset.train_subset, subset_seed=preset.seed,
+                        test_subset=preset.test_subset)
 
 
 def build_model(preset: Preset, dataset: Dataset, *, seed: int | None = None) -> nn.Module:
     return create_model(preset.model, dataset.num_classes, dataset.in_channels,
-                        dataset.image_size, seed=preset.seed if seed is None else seed)
+                        dataset.image_size, seed=preset.seed if seed is None else seed,
+                        **preset.model_options)
 
 
 @dataclass
@@ -47,6 +48,7 @@ def train_original(preset: Preset, dataset: Dataset, *, device: torch.device | N
     device = device or default_device()
     model = build_model(preset, dataset)
     key = {"dataset": dataset.fingerprint, "model": preset.model, "train": preset.train,
+           **({"model_options": preset.model_options} if preset.model_options else {}),
            "seed": preset.seed, "structure": structure_fingerprint(model)}
     computed = []
 
@@ -184,70 +186,6 @@ def sweep(
 def mean_and_spread(table: pd.DataFrame, columns: list[str], by: str = "method") -> pd.DataFrame:
     """Mean and standard deviation of ``columns`` per ``by`` (order of first appearance)."""
     return vocabulary.mean_std(table, [by], columns)
-
-
-#: The comparisons a :class:`Check` may make.
-CHECK_OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt}
-
-
-@dataclass(frozen=True)
-class Check:
-    """One number behind a claim and the threshold it must clear: ``value op threshold``
-    (``Check("other-class test gap to retrain", -0.06, ">=", -0.05)`` fails).
-
-    A claim built from checks prints them on a ``checks`` line under its numbers, so
-    that ``make seeds`` can report each one's mean ± std over seeds beside its threshold
-    and call a claim HOLDS only when it holds beyond the spread. Truthy when
-    the check passes; NaN fails."""
-
-    name: str
-    value: float
-    op: str
-    threshold: float
-
-    def __post_init__(self) -> None:
-        if self.op not in CHECK_OPS:
-            raise ValueError(f"op must be one of {sorted(CHECK_OPS)}, got {self.op!r}")
-        if any(mark in self.name for mark in (";", " = ", "\n")) or not self.name.strip():
-            raise ValueError(f"a check's name must be non-empty, one line, without ';' or ' = ': {self.name!r}")
-        object.__setattr__(self, "value", float(self.value))
-        object.__setattr__(self, "threshold", float(self.threshold))
-
-    def __bool__(self) -> bool:
-        return bool(CHECK_OPS[self.op](self.value, self.threshold))
-
-    def __str__(self) -> str:
-        return f"{self.name} = {self.value:.4g} (needs {self.op} {self.threshold:g})"
-
-
-def _checks_line(mode: str, checks: Sequence[Check]) -> str:
-    return f"\n    checks ({mode}): " + "; ".join(map(str, checks))
-
-
-def claim(text: str, holds: bool | Check | Sequence[Check] | None, evidence: str, *,
-          untested: bool = False) -> str:
-    """One line of a notebook's verdict: HOLDS / DOES NOT HOLD / MIXED, with the numbers;
-    UNTESTED when no run met the conditions the claim needs (the evidence says why).
-    ``holds`` given as one :class:`Check` or several (all must pass) prints them too."""
-    checks = [holds] if isinstance(holds, Check) else list(holds) if isinstance(holds, (list, tuple)) else []
-    if checks:
-        holds = all(checks)
-    status = "UNTESTED" if untested else {True: "HOLDS", False: "DOES NOT HOLD", None: "MIXED"}[holds]
-    return f"[{status}] {text}\n    {evidence}" + (_checks_line("all", checks) if checks and not untested else "")
-
-
-def claim_of_parts(text: str, parts: dict[str, bool | Check], evidence: str) -> str:
-    """A claim made of several parts: HOLDS when every part holds, DOES NOT HOLD when
-    none does, else MIXED naming the parts that held and the parts that failed. Parts
-    given as :class:`Check` (every one of them) are printed as checks."""
-    held = [name for name, ok in parts.items() if ok]
-    failed = [name for name, ok in parts.items() if not ok]
-    holds = None if held and failed else not failed
-    if holds is None:
-        evidence = f"holds: {'; '.join(held)}. Fails: {'; '.join(failed)}.\n    {evidence}"
-    checks = list(parts.values())
-    line = claim(text, holds, evidence)
-    return line + (_checks_line("each part", checks) if all(isinstance(c, Check) for c in checks) else "")
 
 
 def hyperparameter_sweep(

@@ -17,6 +17,7 @@ Inputs are normalised float images (see ``Dataset.normalize``).
 from __future__ import annotations
 
 import hashlib
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -54,19 +55,25 @@ def create_model(
     image_size: int = 32,
     *,
     seed: int | None = None,
+    **options,
 ) -> nn.Module:
     """Build a registered model; ``seed`` makes its initialisation reproducible
-    without touching the global random state."""
+    without touching the global random state. ``options`` go to the model's builder
+    (``width`` for the ResNets); a builder that takes none refuses them by name."""
     if name not in _REGISTRY:
         raise ValueError(f"Unknown model {name!r}; choose one of {', '.join(list_models())}")
     if num_classes < 2:
         raise ValueError(f"num_classes must be at least 2, got {num_classes}")
     builder = _REGISTRY[name].builder
+    accepted = set(inspect.signature(builder).parameters) - {"num_classes", "in_channels", "image_size"}
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise ValueError(f"Model {name!r} takes no option(s) {unknown}; it takes {sorted(accepted) or 'none'}")
     if seed is None:
-        return builder(num_classes=num_classes, in_channels=in_channels, image_size=image_size)
+        return builder(num_classes=num_classes, in_channels=in_channels, image_size=image_size, **options)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return builder(num_classes=num_classes, in_channels=in_channels, image_size=image_size)
+        return builder(num_classes=num_classes, in_channels=in_channels, image_size=image_size, **options)
 
 
 def _conv_bn_relu(cin: int, cout: int, kernel: int = 3, stride: int = 1, padding: int = 1):
@@ -227,17 +234,21 @@ def _shortcut(cin: int, cout: int, stride: int) -> nn.Module | None:
 
 
 class ResNet(_Classifier):
-    """ResNet for small images: 3x3 stem with stride 1 and no max-pool (CIFAR-style)."""
+    """ResNet for small images: 3x3 stem with stride 1 and no max-pool (CIFAR-style).
+    ``width`` is the first stage's channel count (64 in the paper networks; the stages
+    double it: 64, 128, 256, 512); a narrower ResNet keeps the depth and the four stages."""
 
     stages = ("stem", "layer1", "layer2", "layer3", "layer4", "pool", "fc")
     flatten_after = "pool"
 
     def __init__(self, block: type[nn.Module], depths: tuple[int, ...], num_classes: int,
-                 in_channels: int, image_size: int):
+                 in_channels: int, image_size: int, width: int = 64):
         super().__init__()
-        self.stem = nn.Sequential(*_conv_bn_relu(in_channels, 64))
-        cin = 64
-        for i, (planes, depth) in enumerate(zip((64, 128, 256, 512), depths, strict=True)):
+        if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+            raise ValueError(f"width must be a positive int, got {width!r}")
+        self.stem = nn.Sequential(*_conv_bn_relu(in_channels, width))
+        cin = width
+        for i, (planes, depth) in enumerate(zip((width, 2 * width, 4 * width, 8 * width), depths, strict=True)):
             blocks = []
             for j in range(depth):
                 stride = 2 if (i > 0 and j == 0) else 1
@@ -248,14 +259,14 @@ class ResNet(_Classifier):
         self.fc = nn.Linear(cin, num_classes)
 
 
-@register_model("resnet18", "ResNet-18 for small images (P3, P4)")
-def resnet18(num_classes: int, in_channels: int, image_size: int) -> nn.Module:
-    return ResNet(BasicBlock, (2, 2, 2, 2), num_classes, in_channels, image_size)
+@register_model("resnet18", "ResNet-18 for small images (P3, P4); width 64, or narrower (deep preset: 8)")
+def resnet18(num_classes: int, in_channels: int, image_size: int, width: int = 64) -> nn.Module:
+    return ResNet(BasicBlock, (2, 2, 2, 2), num_classes, in_channels, image_size, width)
 
 
 @register_model("resnet50", "ResNet-50 for small images (P1, P2, P3)")
-def resnet50(num_classes: int, in_channels: int, image_size: int) -> nn.Module:
-    return ResNet(Bottleneck, (3, 4, 6, 3), num_classes, in_channels, image_size)
+def resnet50(num_classes: int, in_channels: int, image_size: int, width: int = 64) -> nn.Module:
+    return ResNet(Bottleneck, (3, 4, 6, 3), num_classes, in_channels, image_size, width)
 
 
 class VGG16(_Classifier):

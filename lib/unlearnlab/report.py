@@ -17,27 +17,34 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import paths, vocabulary
+from . import claims, paths, vocabulary
+from .claims import Verdict
 
 README_START = "<!-- results:start (written by `make report`; edits here are overwritten) -->"
 README_END = "<!-- results:end -->"
-VERDICT = re.compile(r"^\[(HOLDS|DOES NOT HOLD|MIXED|UNTESTED)\]")
 
 
 @dataclass
 class NotebookReport:
-    """What one executed notebook says."""
+    """What one executed notebook says: its title, run time, the outputs of its checked
+    cells, and the verdicts its run recorded (``results/<notebook>-claims.json``)."""
 
     name: str
     title: str
     seconds: float | None
     checked: list[str] = field(default_factory=list)
-    verdicts: list[str] = field(default_factory=list)
+    verdicts: list[Verdict] = field(default_factory=list)
 
 
 def _text(cell: dict) -> str:
     return "".join("".join(o.get("text", "")) for o in cell.get("outputs", [])
                    if o.get("output_type") == "stream" and o.get("name") == "stdout")
+
+
+def claims_file(folder: Path, notebook: str) -> Path:
+    """Where a run in ``folder`` (``runs/<preset>`` or a grid run's folder) recorded its
+    verdicts."""
+    return folder / "results" / f"{notebook}-claims.json"
 
 
 def read_notebook(path: Path) -> NotebookReport:
@@ -46,51 +53,41 @@ def read_notebook(path: Path) -> NotebookReport:
                   for c in nb["cells"] if c["cell_type"] == "markdown"), path.stem)
     report = NotebookReport(path.stem, title, nb.get("metadata", {}).get("papermill", {}).get("duration"))
     for cell in nb["cells"]:
-        if cell["cell_type"] != "code":
-            continue
         text = _text(cell).rstrip()
-        if "NBVAL_CHECK_OUTPUT" in "".join(cell["source"]) and text:
+        if cell["cell_type"] == "code" and "NBVAL_CHECK_OUTPUT" in "".join(cell["source"]) and text:
             report.checked.append(text)
-        lines = text.splitlines()
-        for i, line in enumerate(lines):
-            if VERDICT.match(line):
-                evidence = []  # every indented line under the verdict (a MIXED claim has two)
-                for following in lines[i + 1:]:
-                    if not following.startswith(" "):
-                        break
-                    evidence.append(following.strip())
-                report.verdicts.append(f"{line} — {' '.join(evidence)}" if evidence else line)
+    recorded = claims_file(path.parent, path.stem)
+    if recorded.is_file():
+        report.verdicts = claims.load(recorded)
     return report
 
 
 #: Seeds a claim must be tested on before its verdict over seeds is given.
 MIN_SEEDS = 3
 
+PerSeed = dict[int, Verdict]
 
-def seed_verdicts(preset: str, runs_root: Path | None = None
-                  ) -> dict[str, dict[str, dict[int, tuple[str, str]]]]:
-    """``{notebook: {claim: {seed: (verdict, evidence)}}}`` from the finished grid runs of
-    a seed grid (``python -m unlearnlab.run --grid SEED=0,1,2``): runs whose only
-    parameter is SEED, each read from its executed notebook; the evidence is the lines of
-    numbers under the verdict."""
+
+def seed_verdicts(preset: str, runs_root: Path | None = None) -> dict[str, dict[str, PerSeed]]:
+    """``{notebook: {claim id: {seed: Verdict}}}`` from the finished runs of a seed grid
+    (``python -m unlearnlab.run --grid SEED=0,1,2``): runs whose only parameter is SEED,
+    each read from the claims file its run recorded."""
     from .grid import finished_runs
 
     base = (runs_root or paths.runs_dir()) / preset
-    found: dict[str, dict[str, dict[int, tuple[str, str]]]] = {}
+    found: dict[str, dict[str, PerSeed]] = {}
     for folder in sorted(p for p in base.glob("[0-9][0-9]-*") if p.is_dir()):
         manifests = [m for m in finished_runs(preset, folder.name, runs_root)
                      if set(m["parameters"]) == {"SEED"}]  # other grids: not the notebook's verdicts
         if not any(m["parameters"]["SEED"] == 0 for m in manifests):
             manifests += canonical_as_seed_0(preset, folder.name, runs_root)
         for manifest in manifests:
-            executed = manifest["folder"] / manifest.get("executed", f"{folder.name}.ipynb")
-            if not executed.is_file():
+            recorded = claims_file(Path(manifest["folder"]), folder.name)
+            if not recorded.is_file():
                 continue
-            for line in read_notebook(executed).verdicts:
-                verdict = VERDICT.match(line).group(1)
-                claim, _, evidence = line.split("] ", 1)[1].partition(" — ")
-                found.setdefault(folder.name, {}).setdefault(claim, {})[manifest["parameters"]["SEED"]] = \
-                    (verdict, evidence)
+            for verdict in claims.load(recorded):
+                found.setdefault(folder.name, {}).setdefault(verdict.claim, {})[
+                    manifest["parameters"]["SEED"]] = verdict
     return found
 
 
@@ -132,35 +129,14 @@ def agreement(per_seed: dict[int, str], min_seeds: int = MIN_SEEDS) -> str:
     return f"MIXED: {counts} of {len(seeds)} seeds"
 
 
-CHECKS = re.compile(r"\s*checks \((all|each part)\): (.*)$")
-CHECK = re.compile(r"^(?P<name>.+) = (?P<value>\S+) \(needs (?P<op>[<>]=?) (?P<threshold>\S+)\)$")
-
-
-def split_checks(evidence: str) -> tuple[str, str | None, list[tuple[str, float, str, float]]]:
-    """(the evidence without its checks line, the checks' mode ``all`` | ``each part`` or
-    None, [(name, value, op, threshold)]) of a verdict printed by ``experiment.claim``."""
-    found = CHECKS.search(evidence)
-    if not found:
-        return evidence, None, []
-    checks = []
-    for item in found.group(2).split("; "):
-        m = CHECK.match(item)
-        if not m:
-            return evidence, None, []  # not a checks line after all
-        checks.append((m["name"], float(m["value"]), m["op"], float(m["threshold"])))
-    return evidence[:found.start()].rstrip(), found.group(1), checks
-
-
 def check_over_seeds(values: list[float], op: str, threshold: float) -> tuple[float, float, str]:
     """(mean, std, outcome) of one check over seeds: ``passes`` when mean ± std (the
     side nearer the threshold) still clears it, ``fails`` when even the far side does
     not, else ``within the spread``."""
-    from .experiment import CHECK_OPS
-
     series = pd.Series(values, dtype=float)
     mean, std = float(series.mean()), float(series.std()) if len(series) > 1 else 0.0
     near, far = (mean - std, mean + std) if op.startswith(">") else (mean + std, mean - std)
-    clears = CHECK_OPS[op]
+    clears = claims.OPS[op]
     if clears(near, threshold):
         return mean, std, "passes"
     if not clears(far, threshold):
@@ -168,45 +144,72 @@ def check_over_seeds(values: list[float], op: str, threshold: float) -> tuple[fl
     return mean, std, "within the spread"
 
 
-def spread_verdict(per_seed: dict[int, tuple[str, str]]) -> tuple[str | None, list[str]]:
+def spread_verdict(per_seed: PerSeed) -> tuple[str | None, list[str]]:
     """The verdict that the checks' mean ± std over seeds gives (HOLDS, DOES NOT HOLD,
     MIXED for a claim of parts, or WITHIN THE SPREAD), and one line per check; (None, [])
-    when the claim has no checks or its seeds printed different ones."""
-    parsed = [split_checks(evidence)[1:] for _, evidence in per_seed.values()]
-    modes = {mode for mode, _ in parsed}
-    names = {tuple((n, op, t) for n, _, op, t in checks) for _, checks in parsed}
-    if len(modes) != 1 or None in modes or len(names) != 1:
+    when the claim has no checks."""
+    runs = list(per_seed.values())
+    if not runs or not runs[0].checks:
         return None, []
-    mode, lines, outcomes = modes.pop(), [], []
-    for i, (name, op, threshold) in enumerate(names.pop()):
-        mean, std, outcome = check_over_seeds([checks[i][1] for _, checks in parsed], op, threshold)
+    lines, outcomes = [], []
+    for i, check in enumerate(runs[0].checks):
+        mean, std, outcome = check_over_seeds([r.checks[i]["value"] for r in runs], check["op"],
+                                              check["threshold"])
         outcomes.append(outcome)
-        lines.append(f"{name} {mean:.3g} ± {std:.2g} (needs {op} {threshold:g}): {outcome}")
+        lines.append(f"{check['quantity']} {mean:.3g} ± {std:.2g} (needs {check['op']} "
+                     f"{check['threshold']:g}): {outcome}")
     if all(o == "passes" for o in outcomes):
         return "HOLDS", lines
     # every check must pass ("all"): one that fails beyond the spread decides; a claim of
     # parts fails only when every part does
-    if ("fails" in outcomes) if mode == "all" else all(o == "fails" for o in outcomes):
+    if ("fails" in outcomes) if runs[0].mode == "all" else all(o == "fails" for o in outcomes):
         return "DOES NOT HOLD", lines
     return ("WITHIN THE SPREAD" if "within the spread" in outcomes else "MIXED"), lines
 
 
-def verdict_over_seeds(per_seed: dict[int, tuple[str, str]], min_seeds: int = MIN_SEEDS
-                       ) -> tuple[str, list[str]]:
-    """A claim's verdict over seeds and its checks' lines. HOLDS (or DOES NOT HOLD) only
-    when every seed says so *and*, where the claim rests on checks, their mean ± std
-    over seeds says so too ("beyond the spread"); a unanimous verdict that the spread
-    does not carry is WITHIN THE SPREAD."""
-    verdicts = {seed: verdict for seed, (verdict, _) in per_seed.items()}
+def untestable_over_seeds(per_seed: PerSeed) -> str | None:
+    """``UNTESTABLE HERE`` naming the failed preconditions (mean over seeds) when any seed
+    found the claim untestable, else None: a claim is tested over seeds only where
+    every seed could test it."""
+    failed = [s for s, v in sorted(per_seed.items()) if v.status == "UNTESTABLE HERE"]
+    if not failed:
+        return None
+    first = per_seed[failed[0]].failed_preconditions()
+    named = "; ".join(
+        f"{p['quantity']} {pd.Series([per_seed[s].preconditions[i]['value'] for s in failed]).mean():.3g} "
+        f"(needs {p['op']} {p['threshold']:g})"
+        for i, p in enumerate(per_seed[failed[0]].preconditions) if p in first)
+    return f"UNTESTABLE HERE in {len(failed)} of {len(per_seed)} seed(s): {named}"
+
+
+def verdict_over_seeds(per_seed: PerSeed, min_seeds: int = MIN_SEEDS) -> tuple[str, list[str]]:
+    """A claim's verdict over seeds and its checks' lines. UNTESTABLE HERE when a seed's
+    regime could not express it; HOLDS (or DOES NOT HOLD) only when every seed says so
+    *and* their checks' mean ± std over seeds says so too ("beyond the spread"); a
+    unanimous verdict that the spread does not carry is WITHIN THE SPREAD."""
+    untestable = untestable_over_seeds(per_seed)
+    if untestable:
+        return untestable, []
+    verdicts = {seed: v.status for seed, v in per_seed.items()}
     agreed = agreement(verdicts, min_seeds)
     if len(set(verdicts.values())) != 1 or agreed.startswith("TOO FEW"):
         return agreed, spread_verdict(per_seed)[1] if len(per_seed) >= min_seeds else []
     spread, lines = spread_verdict(per_seed)
-    if spread is None or agreed.startswith("UNTESTED"):
+    if spread is None:
         return agreed, lines
     if agreed.startswith(spread):
         return f"{agreed}, beyond the spread", lines
     return f"WITHIN THE SPREAD: {agreed}, not carried by mean ± std", lines
+
+
+def _numbers(verdict: Verdict, *, checks: bool = False) -> str:
+    """A verdict's failed preconditions and evidence (and, with ``checks``, each check's
+    value against its threshold) on one line."""
+    failed = "; ".join(f"precondition not met: {p['quantity']} = {p['value']:.4g} (needs {p['op']} "
+                       f"{p['threshold']:g})" for p in verdict.failed_preconditions())
+    listed = "checks: " + "; ".join(f"{c['quantity']} = {c['value']:.4g} (needs {c['op']} {c['threshold']:g})"
+                                    for c in verdict.checks) if checks and verdict.checks else ""
+    return " — ".join(part for part in (failed, verdict.evidence, listed) if part)
 
 
 def seeds_markdown(preset: str, runs_root: Path | None = None) -> str | None:
@@ -217,27 +220,27 @@ def seeds_markdown(preset: str, runs_root: Path | None = None) -> str | None:
     parts = ["## Verdicts over seeds\n",
              f"From the seed grids in `runs/{preset}/<notebook>/` (`make seeds`): each notebook "
              "run once per seed, a different original model and forget draw each. A claim "
-             "holds (or fails) only when it does in every seed and, where it rests on numbers "
-             "with thresholds (its checks), when each check's mean ± std over the seeds clears "
-             "its threshold on the same side: *beyond the spread*. A claim every seed agrees on "
-             "but whose mean ± std straddles a threshold is WITHIN THE SPREAD. A claim without "
-             "checks (a property, not a number) rests on the seeds' agreement alone. Mean ± std "
-             f"of every column: `runs/{preset}/<notebook>/merged/<table>-over-seeds.csv`.\n"]
-    for notebook, claims in found.items():
-        seeds = sorted({s for per_seed in claims.values() for s in per_seed})
+             "holds (or fails) only when it does in every seed and each check's mean ± std over "
+             "the seeds clears its threshold on the same side: *beyond the spread*. A claim every "
+             "seed agrees on but whose mean ± std straddles a threshold is WITHIN THE SPREAD; one "
+             "that any seed could not test is UNTESTABLE HERE. Mean ± std of every column: "
+             f"`runs/{preset}/<notebook>/merged/<table>-over-seeds.csv`.\n"]
+    for notebook, found_claims in found.items():
+        seeds = sorted({s for per_seed in found_claims.values() for s in per_seed})
         parts.append(f"### {notebook} (seeds {', '.join(map(str, seeds))})\n")
         stale = stale_seeds(preset, notebook, runs_root)
         if stale:
             parts.append(f"**Stale**: seed(s) {', '.join(map(str, stale))} ran an older version of "
                          "the notebook; `make seeds` re-runs them.\n")
-        for claim, per_seed in claims.items():
+        for claim_id, per_seed in found_claims.items():
             verdict, check_lines = verdict_over_seeds(per_seed)
-            parts.append(f"- [{verdict}] {claim}")
+            statement = next(iter(per_seed.values())).statement
+            parts.append(f"- [{verdict}] {claim_id} {statement}")
             if check_lines:
                 parts.append("  - mean ± std over seeds: " + "; ".join(check_lines))
-            for seed, (seed_verdict, evidence) in sorted(per_seed.items()):
-                numbers = split_checks(evidence)[0]
-                parts.append(f"  - seed {seed}: {seed_verdict}" + (f" — {numbers}" if numbers else ""))
+            for seed, seed_verdict in sorted(per_seed.items()):
+                numbers = _numbers(seed_verdict)
+                parts.append(f"  - seed {seed}: {seed_verdict.status}" + (f" — {numbers}" if numbers else ""))
         parts.append("")
     return "\n".join(parts)
 
@@ -268,49 +271,58 @@ def leaderboard_markdown(ranked: pd.DataFrame) -> str:
     return "\n\n".join(parts) + "\n\nOne line per method (computed, not written by hand):\n\n" + lines
 
 
-#: The paper each notebook reproduces (claims at a glance).
-PAPERS = {"01-relabel-vs-reset": "P1 Liao & Lin 2024", "02-lrp-path-perturbation": "P2 Chang et al. 2024",
-          "03-instance-wise-unlearning": "P3 Cha et al. 2024", "04-unsir-impair-repair": "P4 Tarun et al. 2023"}
-
-
 def anchor(heading: str) -> str:
     """The link fragment GitHub gives a Markdown heading."""
     text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
     return text.replace(" ", "-")
 
 
+#: The regimes whose verdicts stand side by side in the claims table: the committed
+#: preset and the ``deep`` preset (ResNet-18 that memorises, where the claims about stages
+#: and memorised samples can be expressed).
+REGIMES = ("cpu", "deep")
+
+
+def regime_verdicts(preset: str, runs_root: Path | None = None) -> dict[str, str]:
+    """``{claim id: verdict}`` of one regime: over seeds where a seed grid ran (or the
+    canonical run counts as seed 0), else the canonical run's, marked as resting on one
+    seed."""
+    found: dict[str, str] = {}
+    for per_claim in seed_verdicts(preset, runs_root).values():
+        for claim_id, per_seed in per_claim.items():
+            found[claim_id] = _glance(per_seed)
+    base = (runs_root or paths.runs_dir()) / preset
+    for recorded in sorted(base.glob("results/[0-9][0-9]-*-claims.json")):
+        for verdict in claims.load(recorded):
+            found.setdefault(verdict.claim, f"{verdict.status} (rests on one seed)")
+    return found
+
+
 def claims_markdown(preset: str, reports: list[NotebookReport], runs_root: Path | None = None) -> str:
-    """Claims at a glance: one line per claim of notebooks 01-04, its verdict over seeds
-    where a seed grid ran (else the canonical run's, one seed), linked to its section of
-    RESULTS.md."""
-    over_seeds = seed_verdicts(preset, runs_root)
-    rows = [f"| paper | claim | verdict at `{preset}` | details |", "|:--|:--|:--|:--|"]
-    for report in reports:
-        if report.name not in PAPERS:
+    """Claims at a glance: one row per declared claim, its verdict in each regime of
+    :data:`REGIMES` (``preset`` first), linked to the notebook's section of RESULTS.md."""
+    regimes = [preset] + [r for r in REGIMES if r != preset]
+    verdicts = {r: regime_verdicts(r, runs_root) for r in regimes}
+    titles = {r.name: r.title for r in reports}
+    rows = ["| claim | paper | " + " | ".join(f"verdict at `{r}`" for r in regimes) + " | details |",
+            "|:--|:--|" + ":--|" * len(regimes) + ":--|"]
+    for claim in claims.CLAIMS.values():
+        cells = [verdicts[r].get(claim.id, "not run") for r in regimes]
+        if all(c == "not run" for c in cells):
             continue
-        per_claim = over_seeds.get(report.name)
-        if per_claim:
-            seeds = sorted({s for per_seed in per_claim.values() for s in per_seed})
-            section = f"{report.name} (seeds {', '.join(map(str, seeds))})"
-            verdicts = {claim: _glance(per_seed) for claim, per_seed in per_claim.items()}
-        else:
-            section = report.title
-            verdicts = {}
-            for line in report.verdicts:
-                claim = line.split("] ", 1)[1].partition(" — ")[0]
-                verdicts[claim] = f"{VERDICT.match(line).group(1)} (one seed)"
-        for claim, verdict in verdicts.items():
-            rows.append(f"| {PAPERS[report.name]} | {claim.replace('|', '/')} | {verdict} | "
-                        f"[RESULTS.md](RESULTS.md#{anchor(section)}) |")
+        section = titles.get(claim.notebook, claim.notebook)
+        rows.append(f"| {claim.id} {claim.statement.replace('|', '/')} | {claim.paper} | "
+                    + " | ".join(cells) + f" | [RESULTS.md](RESULTS.md#{anchor(section)}) |")
     return "\n".join(rows)
 
 
-def _glance(per_seed: dict[int, tuple[str, str]]) -> str:
+def _glance(per_seed: PerSeed) -> str:
     """A claim's verdict over seeds; with too few seeds, each seed's own verdict and so."""
     verdict = verdict_over_seeds(per_seed)[0]
     if verdict.startswith("TOO FEW SEEDS"):
-        shown = ", ".join(f"{v} at seed {seed}" for seed, (v, _) in sorted(per_seed.items()))
-        return f"{shown} ({verdict.lower()}: not yet a verdict over seeds)"
+        shown = ", ".join(f"{v.status} at seed {seed}" for seed, v in sorted(per_seed.items()))
+        rests = "rests on one seed" if len(per_seed) == 1 else f"rests on {len(per_seed)} seeds"
+        return f"{shown} ({rests})"
     return verdict
 
 
@@ -360,7 +372,10 @@ def results_markdown(preset: str) -> tuple[str, str]:
     for report in reports:
         body.append(f"## {report.title}\n")
         if report.verdicts:
-            body.append("Verdicts:\n\n" + "\n".join(f"- {v}" for v in report.verdicts) + "\n")
+            body.append("Verdicts (this run's seed; `docs/claims.md` gives every check's threshold and "
+                        "source):\n\n" + "\n".join(
+                            f"- [{v.status}] {v.claim} {v.statement}" + f" — {_numbers(v, checks=True)}"
+                            for v in report.verdicts) + "\n")
         for text in report.checked:
             body.append("```text\n" + text + "\n```\n")
     over_seeds = seeds_markdown(preset)
@@ -386,7 +401,7 @@ def write(preset: str) -> list[Path]:
     out.write_text(results)
     readme = paths.REPO_ROOT / "README.md"
     splice_readme(readme, headline)
-    return [out, readme, write_methods_doc()]
+    return [out, readme, write_methods_doc(), write_claims_doc()]
 
 
 def splice_readme(readme: Path, headline: str) -> None:
@@ -434,6 +449,16 @@ def methods_markdown() -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+CLAIMS_DOC = paths.REPO_ROOT / "docs" / "claims.md"
+
+
+def write_claims_doc() -> Path:
+    """``docs/claims.md`` from the declarations in :mod:`unlearnlab.claims`."""
+    CLAIMS_DOC.parent.mkdir(exist_ok=True)
+    CLAIMS_DOC.write_text(claims.markdown())
+    return CLAIMS_DOC
+
+
 def write_methods_doc() -> Path:
     METHODS_DOC.parent.mkdir(exist_ok=True)
     METHODS_DOC.write_text(methods_markdown())
@@ -449,6 +474,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.methods:
             print(f"wrote {write_methods_doc()}")
+            print(f"wrote {write_claims_doc()}")
             return 0
         for path in write(args.preset):
             print(f"wrote {path}")

@@ -201,14 +201,27 @@ def batch_schedule(k: int, n_adv: int, forget_batch: int, adv_batch: int, *,
 
 def forget_goal_met(model: nn.Module, x: torch.Tensor, labels: torch.Tensor,
                     goal: str, targets: torch.Tensor | None) -> bool:
+    return forget_progress(model, x, labels, goal, targets)[0]
+
+
+def forget_progress(model: nn.Module, x: torch.Tensor, labels: torch.Tensor,
+                    goal: str, targets: torch.Tensor | None) -> tuple[bool, float]:
+    """(whether the goal holds on every forget instance, accuracy on D_f)."""
     device = model_device(model)
     labels = labels.to(device)
     targets = targets.to(device) if targets is not None else None
     with torch.no_grad():
         predicted = model(x.to(device)).argmax(1)
+    accuracy = float((predicted == labels).float().mean())
     if goal == "misclassify":
-        return bool((predicted != labels).all())
-    return bool((predicted == targets).all())
+        return bool((predicted != labels).all()), accuracy
+    return bool((predicted == targets).all()), accuracy
+
+
+#: Milestones of forgetting at which the model is published for evaluation: D_f accuracy
+#: at or below these shares of the original's (``<name>_acc_*`` columns), so that two
+#: methods compare at matched forgetting even when one never reaches 0 % on D_f.
+MILESTONES = {"half": 0.5, "quarter": 0.25}
 
 
 @register("l2ul", scenario="instance", needs={"forget_data"})
@@ -247,7 +260,10 @@ def l2ul(
     batch 256 is 4 steps, so 1,000 passes can take many minutes on a CPU). ``reference_loop=True``: the reference's loop (BatchNorm in
     train mode, sequential batches, MAS on batch means; module docstring).
     Reports ``steps`` (update steps until the goal held), ``step_cap``, ``goal_met``,
-    the attack's ``adv_hit_rate`` and the seconds spent on the attack and on importance.
+    the attack's ``adv_hit_rate`` and the seconds spent on the attack and on importance;
+    with the misclassification goal, publishes the model where D_f accuracy first falls
+    to half and to a quarter of its start (:data:`MILESTONES`; ``half_steps``,
+    ``quarter_steps`` and ``half_acc_*``, ``quarter_acc_*`` columns).
     """
     if goal not in GOALS:
         raise ValueError(f"goal must be one of {GOALS}, got {goal!r}")
@@ -292,7 +308,16 @@ def l2ul(
     steps = 0
     schedule = batch_schedule(len(x), len(adv_x) if use_adversarial else 0, forget_batch, adv_batch,
                               generator=gen, sequential=reference_loop)
-    goal_met = forget_goal_met(model, x, labels, goal, targets)
+    goal_met, start_accuracy = forget_progress(model, x, labels, goal, targets)
+    reached: set[str] = set()
+
+    def publish_milestones(accuracy: float) -> None:
+        for name, share in MILESTONES.items():
+            if name not in reached and accuracy <= share * start_accuracy:
+                reached.add(name)
+                report[f"{name}_steps"] = steps
+                request.checkpoint(name, model)
+
     while not goal_met and steps < step_cap:
         f_idx, a_idx = next(schedule)
         if reference_loop:
@@ -317,7 +342,9 @@ def l2ul(
         optimizer.step()
         steps += 1
         model.eval()
-        goal_met = forget_goal_met(model, x, labels, goal, targets)
+        goal_met, accuracy = forget_progress(model, x, labels, goal, targets)
+        if goal == "misclassify":
+            publish_milestones(accuracy)
     report.update(steps=steps, step_cap=step_cap, goal_met=goal_met, reference_loop=reference_loop)
     request.report.update(report)
     return model.eval()
