@@ -39,7 +39,7 @@ def test_the_library_and_tuned_loops_take_the_same_steps():
 
 
 @pytest.mark.parametrize("args", [["--shape", "3,32"], ["--batch-size", "0"],
-                                  ["--images", "10", "--batch-size", "64"]])
+                                  ["--images", "10", "--batch-size", "64"], ["--width", "0"]])
 def test_benchmark_refuses_bad_options(args):
     with pytest.raises(SystemExit) as exc:
         bench.main(["--model", "tiny_cnn", *args])

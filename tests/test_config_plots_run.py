@@ -25,6 +25,10 @@ def test_presets_are_complete_and_overridable():
     gpu = config.get_preset("gpu")  # the papers' regime: the whole training set, ResNet-18
     assert (gpu.dataset, gpu.model, gpu.train_subset, gpu.train.augment) == (
         "fashion_mnist", "resnet18", None, "none")
+    deep = config.get_preset("deep")  # the papers' kind of network on a CPU: a narrow ResNet-18
+    assert (deep.model, deep.model_options, deep.train_subset, deep.test_subset) == (
+        "resnet18", {"width": 8}, 3_000, 2_000)
+    assert config.get_preset("deep", model="small_cnn").model_options == {}, "a width means nothing there"
 
 
 def test_a_notebook_without_a_preset_takes_the_environments_then_cpu(monkeypatch):
@@ -36,7 +40,7 @@ def test_a_notebook_without_a_preset_takes_the_environments_then_cpu(monkeypatch
 
 
 def test_unknown_preset_names_the_choices():
-    with pytest.raises(ValueError, match="smoke, cpu, gpu, paper"):
+    with pytest.raises(ValueError, match="smoke, cpu, deep, gpu, paper"):
         config.get_preset("tpu")
 
 

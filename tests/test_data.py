@@ -147,6 +147,14 @@ def test_train_subset_is_seeded_and_stratified():
     assert a.fingerprint == b.fingerprint != c.fingerprint
 
 
+def test_test_subset_is_stratified_and_the_same_for_every_seed():
+    a = data.load_dataset("digits", train_subset=500, subset_seed=3, test_subset=100)
+    b = data.load_dataset("digits", train_subset=500, subset_seed=4, test_subset=100)
+    assert len(a.y_test) == 100 and torch.equal(a.x_test, b.x_test), "every seed tests on the same images"
+    assert a.y_test.bincount().max() - a.y_test.bincount().min() <= 1
+    assert len(data.load_dataset("digits").y_test) == 360
+
+
 def test_class_split_partitions_the_training_set(digits):
     split = data.class_split(digits, [2, 7])
     assert split.scenario == "classes" and split.forget_classes == (2, 7)

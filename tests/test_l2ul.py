@@ -146,6 +146,29 @@ def test_the_step_cap_is_counted_in_passes_over_the_adversarial_set(original, in
     assert plain.record["step_cap"] == 3 * -(-8 // FAST.get("forget_batch", 32))
 
 
+def test_max_steps_caps_the_passes_where_it_comes_first(original, instance_request):
+    request = instance_request(k=8)
+    kw = {**FAST, "max_passes": 3, "adv_per_sample": 5, "adv_batch": 16, "lr": 1e-6}
+    assert methods.run_method("l2ul", original.model, request, **{**kw, "max_steps": 4}).record["step_cap"] == 4
+    assert methods.run_method("l2ul", original.model, request, **{**kw, "max_steps": 100}).record["step_cap"] == 9
+
+
+def test_the_model_is_published_where_forgetting_reaches_half_and_a_quarter(original, instance_request, smoke,
+                                                                             digits):
+    from unlearnlab.methods.l2ul import MILESTONES
+
+    split = data.instance_split(digits, 16, seed=0)
+    result = methods.run_method("l2ul", original.model, instance_request(k=16), experiment.make_evaluation(
+        smoke, digits, split), **FAST)
+    record = result.record
+    assert record["goal_met"], "the smoke model forgets 16 samples within the cap"
+    for name, share in MILESTONES.items():
+        assert 0 < record[f"{name}_steps"] <= record["steps"]
+        assert record[f"{name}_acc_forget"] <= share * 1.0 + 1e-9, "the original classifies all 16"
+        assert f"{name}_acc_test" in record
+    assert record["half_steps"] <= record["quarter_steps"]
+
+
 def test_reference_schedule_walks_the_adversarial_set_in_order_with_forget_batches_cycled():
     from unlearnlab.methods.l2ul import batch_schedule
 

@@ -99,6 +99,7 @@ def test_method_lines_keep_colours_by_name_dash_variants_and_dodge_equal_lines()
     plt.close(fig)
 
 
+@pytest.fixture()
 def user_method():
     """What a researcher writes to join the leaderboard."""
     @methods.register("_my_method", scenario="any", needs={"retain_data"})

@@ -91,6 +91,18 @@ def test_outgoing_all_for_pooled_features_and_noise_is_seeded():
     assert torch.equal(a.fc.weight, b.fc.weight) and not torch.equal(a.fc.weight, model.fc.weight)
 
 
+def test_noise_at_each_tensors_own_std_is_sized_by_that_tensor():
+    model = models.create_model("resnet18", 10, 1, 8, seed=0)
+    before = model.fc.weight.detach().clone()
+    weights = path_weights(model, torch.arange(64), [1], "auto")
+    perturb(weights, "gaussian", scale="tensor_std", seed=0)
+    index = weights[0][1]
+    moved = (model.fc.weight.detach()[index] - before[index]).std()
+    assert 0.8 < float(moved / before.std()) < 1.25, "noise of the tensor's own size, not 1.0"
+    with pytest.raises(ValueError, match="tensor_std"):
+        perturb(weights, "gaussian", scale="huge")
+
+
 def test_relevance_is_conserved_through_residual_blocks():
     """Multi-layer mode ranks channels of inner stages: the relevance reaching a stage
     must still sum to the explained logit (bias-free network, Addition_Module sums)."""

@@ -115,6 +115,16 @@ def test_reinitialize_redraws_weights_and_resets_batchnorm():
     assert torch.all(model.stage1[1].running_mean == 0)
 
 
+def test_a_resnets_width_sets_its_channels_and_other_models_refuse_options():
+    narrow = models.create_model("resnet18", 10, 1, 28, seed=0, width=8)
+    assert narrow.stem[0].out_channels == 8 and narrow.fc.in_features == 64
+    assert models.create_model("resnet18", 10, 1, 28, seed=0).fc.in_features == 512
+    with pytest.raises(ValueError, match="takes no option"):
+        models.create_model("small_cnn", 10, 1, 28, width=8)
+    with pytest.raises(ValueError, match="width must be a positive int"):
+        models.create_model("resnet18", 10, 1, 28, width=0)
+
+
 def test_unknown_model_names_the_choices():
     with pytest.raises(ValueError, match="resnet18"):
         models.create_model("transformer", 10)

@@ -251,7 +251,7 @@ _DECLARED = [
             Threshold("other_gap", "other-class test accuracy gap to retrain", ">=", -0.05, _GAP),
         ),
         preconditions=(
-            Threshold("held_out_classes", "classes judged (not used to choose N)", ">=", 3,
+            Threshold("held_out_classes", "classes judged (the other half chose N)", ">=", 3,
                       "ours: a mean over classes needs several"),
             Threshold("original_forget", "original's forget-class accuracy", ">=", 0.5,
                       "ours: a class the original never learned cannot be forgotten"),
