@@ -229,3 +229,22 @@ def test_the_canonical_run_is_seed_0_of_a_seed_grid_only_while_its_code_is_curre
     nb.cells[1].source += "\nprint('edited')"
     nbformat.write(nb, source)
     assert set(report.seed_verdicts("canon")["07-canon"]["P2.2"]) == {1, 2}, "stale canonical run"
+
+
+def test_the_claims_table_sets_the_regimes_side_by_side(runs_dir):
+    folder = paths.preset_dir("cpu")
+    folder.mkdir(parents=True, exist_ok=True)
+    _executed(folder / "07-a-paper.ipynb", 5.0, "a table\n")
+    stages = {"weight_ratio": 3.0, "function_ratio": 3.0}
+    _record(folder, "07-a-paper", [claims.judge("P1.2", {"conv_stages": 2, **stages})])
+    deep = paths.preset_dir("deep")
+    deep.mkdir(parents=True)
+    _executed(deep / "07-a-paper.ipynb", 50.0, "a table\n")
+    _record(deep, "07-a-paper", [claims.judge("P1.2", {"conv_stages": 5, **stages}, "five stages")])
+    results, headline = report.results_markdown("cpu")
+    row = next(line for line in headline.splitlines() if line.startswith("| P1.2 "))
+    assert "| UNTESTABLE HERE (rests on one seed) | HOLDS (rests on one seed) |" in row
+    assert "| claim | paper | verdict at `cpu` | verdict at `deep` | details |" in headline
+    assert "## Verdicts at `deep`" in results and "| 07-a-paper | 50 |" in results
+    assert "- [HOLDS] P1.2 " in results and "five stages" in results
+    assert all("P2.2" not in line for line in headline.splitlines()), "claims no regime ran are left out"

@@ -369,19 +369,40 @@ def results_markdown(preset: str) -> tuple[str, str]:
             f"## Run times\n\n{_timings(reports)}\n"]
     if ranked is not None:
         body.append(f"## Leaderboard\n\n{leaderboard_markdown(ranked)}\n")
+    body.append(f"## Claims at a glance\n\n{claims_markdown(preset, reports)}\n")
     for report in reports:
         body.append(f"## {report.title}\n")
         if report.verdicts:
             body.append("Verdicts (this run's seed; `docs/claims.md` gives every check's threshold and "
-                        "source):\n\n" + "\n".join(
-                            f"- [{v.status}] {v.claim} {v.statement}" + f" — {_numbers(v, checks=True)}"
-                            for v in report.verdicts) + "\n")
+                        "source):\n\n" + _verdict_lines(report.verdicts) + "\n")
         for text in report.checked:
             body.append("```text\n" + text + "\n```\n")
     over_seeds = seeds_markdown(preset)
     if over_seeds:
         body.append(over_seeds)
+    body += [part for part in (regime_markdown(r) for r in REGIMES if r != preset) if part]
     return "\n".join(body), headline
+
+
+def _verdict_lines(verdicts: list[Verdict]) -> str:
+    return "\n".join(f"- [{v.status}] {v.claim} {v.statement} — {_numbers(v, checks=True)}" for v in verdicts)
+
+
+def regime_markdown(preset: str, runs_root: Path | None = None) -> str | None:
+    """A section of RESULTS.md for another regime's canonical runs: their run times and
+    every verdict with its numbers (None where that regime has not run)."""
+    folder = (runs_root or paths.runs_dir()) / preset
+    recorded = sorted(folder.glob("results/[0-9][0-9]-*-claims.json"))
+    if not recorded:
+        return None
+    reports = [read_notebook(p) for p in sorted(folder.glob("[0-9][0-9]-*.ipynb"))]
+    parts = [f"## Verdicts at `{preset}`\n",
+             f"The canonical runs in `runs/{preset}/` (`make reproduce PRESET={preset}`), seed 0; "
+             f"their run times:\n\n{_timings(reports)}\n"]
+    for path in recorded:
+        parts.append(f"### {path.name.removesuffix('-claims.json')} at `{preset}`\n\n"
+                     + _verdict_lines(claims.load(path)) + "\n")
+    return "\n".join(parts)
 
 
 #: The preset whose results the repository shows (README headline, RESULTS.md).
