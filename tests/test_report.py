@@ -243,7 +243,8 @@ def test_the_claims_table_sets_the_regimes_side_by_side(runs_dir):
     _record(deep, "07-a-paper", [claims.judge("P1.2", {"conv_stages": 5, **stages}, "five stages")])
     results, headline = report.results_markdown("cpu")
     row = next(line for line in headline.splitlines() if line.startswith("| P1.2 "))
-    assert "| UNTESTABLE HERE (rests on one seed) | HOLDS (rests on one seed) |" in row
+    assert ("| UNTESTABLE HERE: convolutional stages of the model 2 (needs >= 4) (rests on one seed) | "
+            "HOLDS (rests on one seed) |") in row
     assert "| claim | paper | verdict at `cpu` | verdict at `deep` | details |" in headline
     assert "## Verdicts at `deep`" in results and "| 07-a-paper | 50 |" in results
     assert "- [HOLDS] P1.2 " in results and "five stages" in results

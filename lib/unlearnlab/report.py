@@ -284,9 +284,9 @@ REGIMES = ("cpu", "deep")
 
 
 def regime_verdicts(preset: str, runs_root: Path | None = None) -> dict[str, str]:
-    """``{claim id: verdict}`` of one regime: over seeds where a seed grid ran (or the
-    canonical run counts as seed 0), else the canonical run's, marked as resting on one
-    seed."""
+    """``{claim id: verdict}`` of one regime: over seeds where a seed grid ran (the
+    canonical run counting as seed 0 while its code is current), else the canonical
+    run's own, which rests on one seed."""
     found: dict[str, str] = {}
     for per_claim in seed_verdicts(preset, runs_root).values():
         for claim_id, per_seed in per_claim.items():
@@ -294,7 +294,7 @@ def regime_verdicts(preset: str, runs_root: Path | None = None) -> dict[str, str
     base = (runs_root or paths.runs_dir()) / preset
     for recorded in sorted(base.glob("results/[0-9][0-9]-*-claims.json")):
         for verdict in claims.load(recorded):
-            found.setdefault(verdict.claim, f"{verdict.status} (rests on one seed)")
+            found.setdefault(verdict.claim, _glance({0: verdict}))
     return found
 
 
@@ -316,14 +316,22 @@ def claims_markdown(preset: str, reports: list[NotebookReport], runs_root: Path 
     return "\n".join(rows)
 
 
+def _status(verdict: Verdict) -> str:
+    """A verdict's status; an untestable one names the preconditions that failed."""
+    failed = "; ".join(f"{p['quantity']} {p['value']:.3g} (needs {p['op']} {p['threshold']:g})"
+                       for p in verdict.failed_preconditions())
+    return f"{verdict.status}: {failed}" if failed else verdict.status
+
+
 def _glance(per_seed: PerSeed) -> str:
-    """A claim's verdict over seeds; with too few seeds, each seed's own verdict and so."""
-    verdict = verdict_over_seeds(per_seed)[0]
-    if verdict.startswith("TOO FEW SEEDS"):
-        shown = ", ".join(f"{v.status} at seed {seed}" for seed, v in sorted(per_seed.items()))
-        rests = "rests on one seed" if len(per_seed) == 1 else f"rests on {len(per_seed)} seeds"
-        return f"{shown} ({rests})"
-    return verdict
+    """A claim's verdict over seeds; with too few seeds, each seed's own verdict and how
+    many seeds it rests on."""
+    if len(per_seed) < MIN_SEEDS:
+        if len(per_seed) == 1:
+            return f"{_status(next(iter(per_seed.values())))} (rests on one seed)"
+        shown = ", ".join(f"{_status(v)} at seed {seed}" for seed, v in sorted(per_seed.items()))
+        return f"{shown} (rests on {len(per_seed)} seeds)"
+    return verdict_over_seeds(per_seed)[0]
 
 
 def leaderboard_summary(ranked: pd.DataFrame, top: int = 3) -> str:
