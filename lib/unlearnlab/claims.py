@@ -169,6 +169,8 @@ def of_notebook(notebook: str) -> list[Claim]:
 _GAP = ("ours: 0.05 is about the spread of retrain's own accuracies over classes and seeds "
         "at cpu; the papers report gaps to retrain without a tolerance")
 _TREND = "ours: a trend needs at least three points"
+_FORGET_GAP = Threshold("forget_gap", "forget-class accuracy gap to retrain, absolute", "<=", 0.05, _GAP)
+_OTHER_GAP = Threshold("other_gap", "other-class test accuracy gap to retrain", ">=", -0.05, _GAP)
 
 P1, P2, P3, P4 = ("01-relabel-vs-reset", "02-lrp-path-perturbation",
                   "03-instance-wise-unlearning", "04-unsir-impair-repair")
@@ -247,8 +249,8 @@ _DECLARED = [
         "<= 0.05, then the highest accuracy on the other classes), judged on the other "
         "classes: forget-class train accuracy and other-class test accuracy against retrain.",
         checks=(
-            Threshold("forget_gap", "forget-class accuracy gap to retrain, absolute", "<=", 0.05, _GAP),
-            Threshold("other_gap", "other-class test accuracy gap to retrain", ">=", -0.05, _GAP),
+            _FORGET_GAP,
+            _OTHER_GAP,
         ),
         preconditions=(
             Threshold("held_out_classes", "classes judged (the other half chose N)", ">=", 3,
@@ -263,8 +265,8 @@ _DECLARED = [
         "this model family).",
         "The same two checks at the reference's N over every class.",
         checks=(
-            Threshold("forget_gap", "forget-class accuracy gap to retrain, absolute", "<=", 0.05, _GAP),
-            Threshold("other_gap", "other-class test accuracy gap to retrain", ">=", -0.05, _GAP),
+            _FORGET_GAP,
+            _OTHER_GAP,
         ),
         preconditions=(Threshold("original_forget", "original's forget-class accuracy", ">=", 0.5,
                                  "ours: a class the original never learned cannot be forgotten"),),
@@ -373,7 +375,7 @@ _DECLARED = [
             Threshold("step_ratio", "UNSIR's steps over retrain's", "<", 0.2,
                       "ours: 'very few' read as under a fifth"),
             Threshold("forget_gap", "forget accuracy gap to retrain, absolute", "<=", 0.05, _GAP),
-            Threshold("other_gap", "other-class test accuracy gap to retrain", ">=", -0.05, _GAP),
+            _OTHER_GAP,
         ),
         preconditions=(
             Threshold("retrain_fit", "retrain's accuracy on D_r", ">=", 0.99,
@@ -398,7 +400,7 @@ _DECLARED = [
         checks=(
             Threshold("regained", "other-class test accuracy, after repair minus after impair", ">", 0,
                       "paper: repair restores"),
-            Threshold("other_gap", "other-class test accuracy gap to retrain", ">=", -0.05, _GAP),
+            _OTHER_GAP,
         ),
         preconditions=(Threshold("impair_cost", "other-class test accuracy lost in impair", ">=", 0.02,
                                  "ours: impair must cost something for repair to regain it"),)),
