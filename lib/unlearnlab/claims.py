@@ -170,6 +170,8 @@ _GAP = ("ours: 0.05 is about the spread of retrain's own accuracies over classes
         "at cpu; the papers report gaps to retrain without a tolerance")
 _TREND = "ours: a trend needs at least three points"
 _FORGET_GAP = Threshold("forget_gap", "forget-class accuracy gap to retrain, absolute", "<=", 0.05, _GAP)
+_LEARNED = Threshold("original_forget", "original's forget-class accuracy", ">=", 0.5,
+                     "ours: a class the original never learned cannot be forgotten")
 _OTHER_GAP = Threshold("other_gap", "other-class test accuracy gap to retrain", ">=", -0.05, _GAP)
 
 P1, P2, P3, P4 = ("01-relabel-vs-reset", "02-lrp-path-perturbation",
@@ -255,8 +257,7 @@ _DECLARED = [
         preconditions=(
             Threshold("held_out_classes", "classes judged (the other half chose N)", ">=", 3,
                       "ours: a mean over classes needs several"),
-            Threshold("original_forget", "original's forget-class accuracy", ">=", 0.5,
-                      "ours: a class the original never learned cannot be forgotten"),
+            _LEARNED,
         ),
         mode="each part"),
     Claim(
@@ -268,8 +269,7 @@ _DECLARED = [
             _FORGET_GAP,
             _OTHER_GAP,
         ),
-        preconditions=(Threshold("original_forget", "original's forget-class accuracy", ">=", 0.5,
-                                 "ours: a class the original never learned cannot be forgotten"),),
+        preconditions=(_LEARNED,),
         mode="each part"),
     Claim(
         "P2.2", P2, "Chang et al. 2024", "It is much faster than retrain.",
