@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from unlearnlab import config, data, experiment, methods, models, paths, tuning
+from unlearnlab import config, data, experiment, leaderboard, methods, models, paths, tuning
 
 
 @pytest.fixture(scope="module")
@@ -41,30 +41,41 @@ def test_spaces_name_real_hyperparameters_and_hold_every_presets_defaults():
     assert paper["epochs"].high == 10 and tuning.SPACES["finetune"]["epochs"].high == 5
 
 
-def test_validation_requests_are_disjoint_from_the_reported_ones(smoke):
-    _, dataset = smoke
-    reported = experiment.leaderboard_scenarios(dataset, 0, n_classes=3, k=40)
-    for split in reported.values():
-        valid = tuning.validation_split(dataset, list(reported.values()), split, seed=0)
-        assert valid.scenario == split.scenario and valid.num_forget > 0
-        if split.scenario == "instance":
-            assert valid.num_forget == split.num_forget
-            assert not set(valid.forget_indices.tolist()) & set(split.forget_indices.tolist())
-        else:
-            assert len(valid.forget_classes) == len(split.forget_classes)
-            used = {c for s in reported.values() for c in s.forget_classes}
-            assert not set(valid.forget_classes) & used
-    with pytest.raises(ValueError, match="disjoint"):
-        tuning.disjoint_class_split(dataset, 3, list(range(8)), seed=0)
+def test_validation_requests_are_disjoint_from_every_reported_one(smoke):
+    preset, dataset = smoke
+    memorising = experiment.load_preset_data(config.memorising(preset))
+    valid = tuning.validation_requests(dataset, memorising, n_classes=3)
+    assert list(valid) == ["one class", "3 classes", "10 % instances (memorising)"]
+    held = set(leaderboard.held_out_classes(dataset.num_classes, 3))
+    assert set(valid["3 classes"].forget_classes) == held and set(valid["one class"].forget_classes) <= held
+    # every reported request of every seed, first seed covering every reportable class
+    for seed in (0, 1, 2, 7):
+        for request in leaderboard.seed_requests(dataset, memorising, seed, every_class=True):
+            assert not set(request.split.forget_classes) & held
+            if request.memorising:  # other training images, whatever the subset
+                reported = set(memorising.source_indices[request.split.forget_indices].tolist()) \
+                    if memorising.source_indices is not None else set(request.split.forget_indices.tolist())
+                instance = valid["10 % instances (memorising)"]
+                validation = set(instance.forget_indices.tolist())
+                assert not reported & validation
+                assert instance.num_forget == request.split.num_forget
+    with pytest.raises(ValueError, match="held out"):
+        leaderboard.seed_requests(dataset, None, 0, every_class=True, classes=sorted(held))
 
 
-def test_objective_is_the_mean_absolute_gap_over_its_columns():
-    reference = {"acc_forget": 0.0, "acc_retain": 0.9, "acc_test": 0.8, "mia_entropy_lr_member": 0.2}
-    row = {"acc_forget": 0.4, "acc_retain": 0.7, "acc_test": 0.8, "mia_entropy_lr_member": 0.6}
+def test_objective_is_the_avg_gap_and_p3s_own_goal_is_absolute():
+    reference = {"acc_forget": 0.0, "acc_retain": 0.9, "acc_test_retain": 0.8, "mia_svc_nonmember": 1.0}
+    row = {"acc_forget": 0.4, "acc_retain": 0.7, "acc_test_retain": 0.8, "mia_svc_nonmember": 0.6}
+    assert tuning.OBJECTIVE_COLUMNS == leaderboard.metrics.AVG_GAP_COLUMNS  # what the ranking uses
     assert tuning.objective_value(row, reference) == pytest.approx((0.4 + 0.2 + 0.0 + 0.4) / 4)
-    row["mia_entropy_lr_member"] = math.nan
+    row["mia_svc_nonmember"] = math.nan
     assert tuning.objective_value(row, reference) == pytest.approx(0.6 / 3)
     assert tuning.objective_value({k: math.nan for k in row}, reference) == 1.0
+    # P3: reach 0 % on D_f, then the highest test accuracy; any that reached 0 beats any that did not
+    reached = tuning.p3_objective({"acc_forget": 0.0, "acc_test": 0.2}, reference)
+    better = tuning.p3_objective({"acc_forget": 0.0, "acc_test": 0.8}, reference)
+    missed = tuning.p3_objective({"acc_forget": 0.01, "acc_test": 0.9}, reference)
+    assert better < reached < missed
 
 
 @pytest.fixture(scope="module")
@@ -127,30 +138,43 @@ def test_a_study_resumes_and_draws_what_an_uninterrupted_one_draws(runs, validat
 
 
 def test_tune_preset_writes_the_tuned_file_that_notebooks_read(runs, smoke, capsys):
-    preset, _ = smoke
-    results = tuning.tune_preset(preset, n_trials=2, methods=["ssd"], scenarios=["one class"])
-    assert list(results) == ["one class"] and list(results["one class"]) == ["ssd"]
+    preset, dataset = smoke
+    results = tuning.tune_preset(preset, n_trials=2, methods=["ssd", "relabel"], scenarios=["one class"])
+    assert list(results) == ["one class"] and list(results["one class"]) == ["relabel", "ssd"]
     path = paths.tuned_path("smoke")
     assert path.parent == runs / "smoke"
     saved = json.loads(path.read_text())
-    entry = saved["scenarios"]["one class"]["ssd"]
-    assert entry["trials"] == 2 and entry["objective"] <= entry["default_objective"]
-    _, dataset = smoke
-    reported = experiment.leaderboard_scenarios(dataset, preset.seed)["one class"]
-    assert entry["validation"] != reported.description  # another class than the reported one
-    assert tuning.tuned_settings("smoke", "one class") == {"ssd": entry["params"]}
+    assert saved["validation_seed"] == leaderboard.VALIDATION_SEED not in preset.seeds
+    for method in ("ssd", "relabel"):
+        entry = saved["scenarios"]["one class"][method]
+        assert entry["trials"] == 2 and entry["objective"] <= entry["default_objective"]
+        assert entry["floor"] >= 0
+        assert entry["beats_floor"] == (entry["default_objective"] - entry["objective"] > entry["floor"])
+        held = leaderboard.held_out_classes(dataset.num_classes, 3)
+        assert entry["validation"] == data.class_split(dataset, [held[0]]).description
+    kept = {m for m, e in saved["scenarios"]["one class"].items() if e["beats_floor"]}
+    assert set(tuning.tuned_settings("smoke", "one class")) == kept
+    assert set(tuning.tuned_settings("smoke", "one class", kept_only=False)) == {"ssd", "relabel"}
     assert tuning.tuned_settings("smoke", "3 classes") == {}
-    assert "ssd: Avg. Gap" in capsys.readouterr().out
+    assert "one class / ssd:" in capsys.readouterr().out
     shown = tuning.summary("smoke")
-    assert shown[["scenario", "method", "trials"]].values.tolist() == [["one class", "ssd", 2]]
-    assert shown.tuned_gap.iloc[0] == entry["objective"] and shown.tuned.iloc[0].startswith("alpha=")
+    assert sorted(shown.method) == ["relabel", "ssd"] and (shown.trials == 2).all()
+    assert shown.space.str.len().gt(0).all()
     with pytest.raises(ValueError, match="Unknown scenario"):
         tuning.tune_preset(preset, n_trials=1, scenarios=["two classes"])
-    # notebook 03's memorising original gets its own entries beside the leaderboard's
-    tuning.tune_preset(preset, n_trials=1, methods=["neggrad"], scenarios=["128 instances"],
-                       memorising=True)
-    assert set(tuning.load_tuned("smoke")["scenarios"]) == {"one class", "128 instances (memorising)"}
-    assert tuning.tuned_settings("smoke", "one class") == {"ssd": entry["params"]}
+    assert results["one class"]["relabel"].trials.kind.tolist() == ["default", "search"]
+    tuning.tune_preset(preset, n_trials=1, methods=["relabel"], scenarios=["3 classes"])
+    # notebook 03's l2ul, with P3's objective, has its own entry
+    tuning.tune_p3(preset, n_trials=1)
+    assert set(tuning.load_tuned("smoke")["scenarios"]) == {"one class", "3 classes", tuning.P3_SCENARIO}
+    assert tuning.load_tuned("smoke")["scenarios"][tuning.P3_SCENARIO]["l2ul"]["floor"] == 0.0
+
+
+def test_studies_of_one_method_on_two_scenarios_draw_different_points(runs, validation):
+    first = _tune(validation, 3, scenario="one class").trials
+    second = _tune(validation, 3, scenario="3 classes").trials
+    assert first.lr.iloc[0] == second.lr.iloc[0]  # both start at the default
+    assert first.lr.iloc[1:].tolist() != second.lr.iloc[1:].tolist()
 
 
 def test_cli_refuses_bad_arguments_in_one_line(runs, capsys):

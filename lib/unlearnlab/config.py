@@ -43,7 +43,9 @@ class Preset:
     None = all): evaluation would otherwise dominate CPU run time.
     ``methods`` holds per-method keyword overrides (the methods' own defaults are the
     papers'; presets shorten them where a run must be small). ``seeds`` are the seeds
-    that multi-seed results (the leaderboard) average over. ``model_options`` go to the
+    that multi-seed results (the leaderboard) average over; ``leaderboard_classes`` how
+    many reportable classes the leaderboard's one-class scenario covers at its first seed
+    (None: every one). ``model_options`` go to the
     model's builder (a ResNet's ``width``); ``test_subset`` keeps a class-stratified
     subset of the test set (None: all of it).
     """
@@ -57,6 +59,7 @@ class Preset:
     model_options: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     seeds: tuple[int, ...] = (0,)
+    leaderboard_classes: int | None = None
     forget_class: int = 0
     eval_retain_max: int | None = None
     eval_test_max: int | None = None
@@ -73,6 +76,7 @@ _PRESETS: dict[str, Preset] = {
         model="tiny_cnn",
         train=TrainConfig(epochs=12, batch_size=64, lr=0.05, weight_decay=5e-4),
         seeds=(0, 1),
+        leaderboard_classes=2,
         forget_class=3,
         methods={
             "finetune": {"epochs": 3, "lr": 0.05},

@@ -73,7 +73,9 @@ class Dataset:
 
     ``x_*`` are uint8 (N, C, H, W); ``mean``/``std`` are per channel on the [0, 1] scale
     and are applied by :meth:`normalize`. ``superclasses`` maps a superclass name to its
-    class ids (CIFAR-100 only).
+    class ids (CIFAR-100 only). ``source_indices`` gives each training image's index in
+    the full training split (None: the full split itself), so that requests drawn on
+    different subsets can be kept disjoint.
     """
 
     name: str
@@ -85,6 +87,7 @@ class Dataset:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     superclasses: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    source_indices: torch.Tensor | None = None
 
     @property
     def num_classes(self) -> int:
@@ -325,14 +328,16 @@ def load_dataset(
             superclasses = {
                 sup: tuple(index[c] for c in fine) for sup, fine in CIFAR100_SUPERCLASSES.items()
             }
+    source = None
     if train_subset is not None:
-        keep = stratified_subset(y_tr, train_subset, seed=subset_seed)
-        x_tr, y_tr = x_tr[keep], y_tr[keep]
+        source = stratified_subset(y_tr, train_subset, seed=subset_seed)
+        x_tr, y_tr = x_tr[source], y_tr[source]
     if test_subset is not None:
         keep = stratified_subset(y_te, test_subset, seed=0)
         x_te, y_te = x_te[keep], y_te[keep]
     mean, std = _channel_stats(x_tr)
-    return Dataset(name, x_tr, y_tr, x_te, y_te, classes, mean, std, superclasses)
+    return Dataset(name, x_tr, y_tr, x_te, y_te, classes, mean, std, superclasses,
+                   source_indices=source)
 
 
 def stratified_subset(labels: torch.Tensor, size: int, *, seed: int) -> torch.Tensor:

@@ -3,7 +3,6 @@ model, and set up a forget request with its evaluation."""
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -12,11 +11,11 @@ import pandas as pd
 import torch
 from torch import nn
 
-from . import analysis, data, metrics, vocabulary
+from . import analysis, vocabulary
 from .cache import cached
 from .config import Preset
 from .data import Dataset, ForgetSplit, load_dataset, union_split
-from .methods import UnlearningRequest, get_method, list_methods, run_method
+from .methods import UnlearningRequest, get_method, run_method
 from .metrics import Evaluation, add_gap_to_retrain
 from .models import create_model, structure_fingerprint
 from .training import History, as_input, default_device, fit, prepare_model, progress
@@ -278,22 +277,6 @@ def penultimate_embeddings(models: dict[str, nn.Module], dataset: Dataset, *, pe
     return pd.concat(frames, ignore_index=True)
 
 
-# --------------------------------------------------------------------------------------
-# The leaderboard: every applicable method on one protocol
-
-
-def leaderboard_scenarios(dataset: Dataset, seed: int, *, n_classes: int = 3, k: int = 128
-                          ) -> dict[str, ForgetSplit]:
-    """The leaderboard's three forget requests, drawn by ``seed``: one class, ``n_classes``
-    classes (containing the one class), and ``k`` random training samples (P3's k)."""
-    nested = data.nested_class_sets(dataset, [1, n_classes], seed=seed)
-    return {
-        "one class": data.class_split(dataset, list(nested[1])),
-        f"{n_classes} classes": data.class_split(dataset, list(nested[n_classes])),
-        f"{k} instances": data.instance_split(dataset, k, seed=seed),
-    }
-
-
 #: The label suffix of a method's row at its tuned hyperparameters.
 TUNED = " (tuned)"
 
@@ -304,126 +287,3 @@ def tuned_pairs(labels: Sequence[str]) -> list[tuple[str, str]]:
     present = set(labels)
     return [(label.removesuffix(TUNED), label) for label in dict.fromkeys(labels)
             if label.endswith(TUNED) and label.removesuffix(TUNED) in present]
-
-
-def leaderboard(
-    preset: Preset,
-    seeds: Sequence[int],
-    *,
-    methods: Sequence[str] | None = None,
-    settings: dict[str, dict] | None = None,
-    tuned: dict[str, dict[str, dict]] | None = None,
-    n_classes: int = 3,
-    k: int = 128,
-) -> pd.DataFrame:
-    """Every registered method (or ``methods``) on every scenario it applies to, for each
-    seed: one long table with ``seed``, ``scenario``, the metrics, ``gap_*``, ``avg_gap``
-    and ``collapsed`` columns.
-
-    A seed changes the original model (its initialisation, data order and, where the
-    preset subsets the training set, the subset) and the forget draws; every method of a
-    seed sees the same original and the same requests, and is compared with the retrain
-    of the same request. ``settings`` overrides a method's keyword arguments (default:
-    the preset's). ``tuned`` maps a scenario to ``{method: hyperparameters}``
-    (:func:`unlearnlab.tuning.tuned_settings`): each such method gets a second row,
-    ``"<method> (tuned)"``, on that scenario. A method added with ``@register`` shows up
-    here unasked.
-    """
-    names = list(methods) if methods is not None else [m for m in list_methods() if m != "retrain"]
-    tables = []
-    for seed in progress(seeds, desc="seeds", unit="seed"):
-        seeded = dataclasses.replace(preset, seed=seed)
-        dataset = load_preset_data(seeded)
-        original = train_original(seeded, dataset).model
-        for scenario, split in leaderboard_scenarios(dataset, seed, n_classes=n_classes, k=k).items():
-            runs = {name: (name, (settings or {}).get(name, seeded.method_kwargs(name)))
-                    for name in names if get_method(name).accepts(split)}
-            runs |= {f"{name}{TUNED}": (name, kwargs)
-                     for name, kwargs in (tuned or {}).get(scenario, {}).items() if name in runs}
-            table, _ = compare_methods(original, make_request(seeded, dataset, split),
-                                       make_evaluation(seeded, dataset, split), runs)
-            table = metrics.add_avg_gap(table)
-            tables.append(table.assign(seed=seed, scenario=scenario,
-                                       collapsed=metrics.collapsed(table, dataset.num_classes)))
-    return pd.concat(tables, ignore_index=True)
-
-
-def tuning_effect(ranked: pd.DataFrame) -> pd.DataFrame:
-    """Per scenario and tuned method of a :func:`rank_methods` table: Avg. Gap (mean over
-    seeds) and flag at the paper's defaults and at the tuned setting, and the change."""
-    rows = []
-    for scenario, part in ranked.groupby("scenario", sort=False):
-        board = part.set_index("method")
-        for base, label in tuned_pairs(list(board.index)):
-            default, row = board.loc[base], board.loc[label]
-            rows.append({"scenario": scenario, "method": base,
-                         "gap_default": default.avg_gap_mean, "gap_tuned": row.avg_gap_mean,
-                         "change": row.avg_gap_mean - default.avg_gap_mean,
-                         "flag_default": default.flag or "-", "flag_tuned": row.flag or "-"})
-    return pd.DataFrame(rows, columns=["scenario", "method", "gap_default", "gap_tuned", "change",
-                                       "flag_default", "flag_tuned"])
-
-
-#: What the leaderboard reports per method, as mean and spread over seeds.
-LEADERBOARD_COLUMNS = ("acc_forget", "acc_retain", "acc_test", "acc_test_retain",
-                       "mia_entropy_lr_member", "mia_svc_nonmember", "mia_loss_lr_acc",
-                       "time_s", "speedup", "avg_gap")
-
-
-def rank_methods(table: pd.DataFrame, columns: Sequence[str] = LEADERBOARD_COLUMNS) -> pd.DataFrame:
-    """Mean and std over seeds per (scenario, method), ranked by Avg. Gap within each
-    scenario. A method that collapsed in any seed gets no rank and a ``flag`` naming how
-    often; the original model is left out, retrain is the reference (gap 0)."""
-    rows = table[table["method"] != "original"]
-    stats = vocabulary.mean_std(rows, ["scenario", "method"], columns)
-    counts = rows.groupby(["scenario", "method"], sort=False)["collapsed"].agg(["sum", "count"])
-    counts = counts.reset_index().rename(columns={"sum": "collapsed_runs", "count": "seeds"})
-    stats = stats.merge(counts, on=["scenario", "method"])
-    stats["flag"] = [f"COLLAPSED in {int(c)}/{n} seeds" if c else ""
-                     for c, n in zip(stats.collapsed_runs, stats.seeds, strict=True)]
-    ranked = []
-    for _, group in stats.groupby("scenario", sort=False):
-        ok = group[(group.collapsed_runs == 0) & (group.method != "retrain")]
-        group = group.assign(rank=ok["avg_gap_mean"].rank(method="min").reindex(group.index))
-        group = group.sort_values(["rank", "avg_gap_mean"], na_position="last")
-        ranked.append(pd.concat([group[group.method == "retrain"], group[group.method != "retrain"]]))
-    return pd.concat(ranked, ignore_index=True)
-
-
-def leaderboard_lines(ranked: pd.DataFrame, *, threshold: float = 0.05) -> list[str]:
-    """One plain-language line per method from :func:`rank_methods`: its rank and Avg.
-    Gap per scenario, where it matches retrain (forget accuracy and retained-class test
-    accuracy both within ``threshold``), and where it fails and how. Methods are listed
-    by their mean rank over the scenarios where they were ranked."""
-    reference = ranked[ranked["method"] == "retrain"].set_index("scenario")
-    ranked_count = ranked.groupby("scenario")["rank"].count()
-    order = (ranked[ranked["method"] != "retrain"].groupby("method", sort=False)["rank"]
-             .mean().sort_values(na_position="last").index)
-    lines = []
-    for method in order:
-        places, wins, fails = [], [], []
-        for _, row in ranked[ranked["method"] == method].iterrows():
-            scenario = row.scenario
-            if row.flag:
-                places.append(f"{scenario}: not ranked")
-                fails.append(f"{scenario} ({row.flag.lower()})")
-                continue
-            places.append(f"{scenario}: #{int(row['rank'])}/{ranked_count[scenario]} "
-                          f"(Avg. Gap {vocabulary.pm(row.avg_gap_mean, row.avg_gap_std)})")
-            ref = reference.loc[scenario]
-            gap_forget = row.acc_forget_mean - ref.acc_forget_mean
-            gap_keep = row.acc_test_retain_mean - ref.acc_test_retain_mean
-            problems = []
-            if gap_forget > threshold:
-                problems.append(f"D_f accuracy {gap_forget:+.3f} above retrain's")
-            elif gap_forget < -threshold:
-                problems.append(f"D_f accuracy {gap_forget:+.3f} below retrain's")
-            if gap_keep < -threshold:
-                problems.append(f"retained-class test accuracy {gap_keep:+.3f}")
-            if problems:
-                fails.append(f"{scenario} ({', '.join(problems)})")
-            else:
-                wins.append(scenario)
-        lines.append(f"{method}: {'; '.join(places)}. Matches retrain (within {threshold:.2f}) on: "
-                     f"{', '.join(wins) or 'no scenario'}. Fails on: {', '.join(fails) or 'none'}.")
-    return lines

@@ -270,12 +270,15 @@ _METHOD_COLORS = {
     "finetune": "#1f77b4", "neggrad": "#d62728", "relabel": "#ff7f0e", "reset": "#8c564b",
     "prune": "#e377c2", "lrp_path": "#17becf", "l2ul": "#bcbd22", "unsir": "#2ca02c",
     "bad_teacher": "#9467bd", "scrub": "#e6ab02", "ssd": "#000080", "salun": "#b15928",
+    "neggrad_plus": "#f781bf", "l1_sparse": "#4daf4a", "boundary_shrink": "#6a3d9a",
+    "retrain (other seed)": "#5a5a5a",
 }
 #: One marker per method, so that methods of similar colour stay apart.
 _METHOD_MARKERS = {
     "original": "o", "retrain": "*", "finetune": "o", "neggrad": "v", "relabel": "^",
     "reset": "s", "prune": "D", "lrp_path": "P", "l2ul": "h", "unsir": "p",
     "bad_teacher": "<", "scrub": ">", "ssd": "d", "salun": "H",
+    "neggrad_plus": "X", "l1_sparse": "8", "boundary_shrink": "1", "retrain (other seed)": "*",
 }
 _SPARE_COLORS = ("#c5b0d5", "#c49c94", "#f7b6d2", "#dbdb8d", "#9edae5", "#ffbb78", "#393b79",
                  "#637939", "#8c6d31", "#843c39")
@@ -285,7 +288,7 @@ def method_color(name: str) -> str:
     """The colour of a method, the same in every figure (a label like "unsir (no noise)"
     takes its method's; :func:`method_palette` shades variants shown together); an
     unknown method gets a spare colour chosen by a stable hash of its name."""
-    base = name.split(" (")[0]
+    base = name if name in _METHOD_COLORS else name.split(" (")[0]
     if base in _METHOD_COLORS:
         return _METHOD_COLORS[base]
     digest = sum((i + 1) * ord(ch) for i, ch in enumerate(base))
@@ -298,7 +301,7 @@ _VARIANT_SHADES = ((0.45, 1.0), (0.4, 0.0), (0.7, 1.0), (0.65, 0.0))
 
 def method_marker(name: str) -> str:
     """The marker of a method (unknown methods: a circle)."""
-    return _METHOD_MARKERS.get(name.split(" (")[0], "o")
+    return _METHOD_MARKERS.get(name, _METHOD_MARKERS.get(name.split(" (")[0], "o"))
 
 
 def method_palette(names) -> dict[str, str]:
@@ -365,7 +368,7 @@ def _point(ax, row, x: str, y: str, *, xerr: str | None = None, yerr: str | None
 
     ax.errorbar(row[x], row[y], xerr=err(xerr, row[x]), yerr=err(yerr, row[y]),
                 marker=method_marker(row.method), ls="", ms=15 if retrain else 8, color=color,
-                mfc="none" if row.flag else color, mec="black" if tuned else color, mew=1.5,
+                mfc="none" if str(row.flag).startswith("COLLAPSED") else color, mec="black" if tuned else color, mew=1.5,
                 elinewidth=1, capsize=2, zorder=4 if retrain else 3,
                 label=row.method.removesuffix(TUNED))
 
@@ -417,14 +420,23 @@ def pareto_front(points: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
 
 
 def leaderboard_cost(ranked: pd.DataFrame, *, title: str = "") -> plt.Figure:
-    """Avg. Gap to retrain (mean +/- std over seeds) against wall time, log scale, one
-    panel per scenario; the Pareto front (a staircase) of the methods that never
-    collapsed, and retrain's own time as the dashed line."""
+    """Avg. Gap to retrain (mean +/- std over requests) against wall time, log scale, one
+    panel per scenario; the Pareto front (a staircase) of the methods that carry no flag,
+    retrain's own time as the dashed line, the noise floor (a retrain from another
+    initialisation) as the grey band and doing nothing (the original) as the dotted line."""
     scenarios = list(dict.fromkeys(ranked["scenario"]))
     fig, axes = _scenario_axes(scenarios)
     tuned = False
     for ax, scenario in zip(axes, scenarios, strict=True):
-        part = ranked[(ranked["scenario"] == scenario) & (ranked["method"] != "retrain")]
+        everything = ranked[ranked["scenario"] == scenario].set_index("method")
+        if "retrain (other seed)" in everything.index:
+            ax.axhspan(0, everything.avg_gap_mean["retrain (other seed)"], color="0.85", zorder=0,
+                       label="noise floor (retrain, other seed)")
+        if "original" in everything.index:
+            ax.axhline(everything.avg_gap_mean["original"], color="0.3", ls=":", lw=1,
+                       label="doing nothing (original)")
+        part = ranked[(ranked["scenario"] == scenario)
+                      & ~ranked["method"].isin(["retrain", "original", "retrain (other seed)"])]
         for _, row in part.iterrows():
             _point(ax, row, "time_s_mean", "avg_gap_mean", yerr="avg_gap_std")
         tuned |= _tuning_arrows(ax, part, "time_s_mean", "avg_gap_mean")

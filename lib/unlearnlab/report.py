@@ -245,28 +245,52 @@ def seeds_markdown(preset: str, runs_root: Path | None = None) -> str | None:
     return "\n".join(parts)
 
 
-def leaderboard_markdown(ranked: pd.DataFrame) -> str:
-    """The ranked leaderboard as one Markdown table per scenario (mean ± std over seeds)."""
-    from .experiment import leaderboard_lines
+def leaderboard_markdown(ranked: pd.DataFrame, attacks: pd.DataFrame | None = None,
+                         regime: pd.DataFrame | None = None) -> str:
+    """The ranked leaderboard as one Markdown table per scenario (mean ± std over
+    requests): rank with its bootstrap interval, the Avg. Gap's four columns, the other
+    attacks (in parentheses where they do not separate the original from retrain), the
+    linear probe and relearn time, cost, and the flags. ``attacks`` is
+    :func:`leaderboard.attack_separation`'s table, ``regime`` the instance scenario's
+    memorisation gaps (:func:`leaderboard.memorisation`)."""
+    from .leaderboard import ATTACKS, leaderboard_lines, rank_text
 
     def pm(row, col: str) -> str:
-        return vocabulary.pm(row[f"{col}_mean"], row[f"{col}_std"])
+        return vocabulary.pm(row[f"{col}_mean"], row[f"{col}_std"]) if f"{col}_mean" in row else "—"
 
     parts = []
+    main = ("acc_forget", "acc_retain", "acc_test_retain", "mia_svc_nonmember", "avg_gap")
+    extra = [a for a in ATTACKS[1:]] + ["probe_forget", "relearn_steps", "time_s"]
     for scenario, part in ranked.groupby("scenario", sort=False):
-        columns = ("acc_forget", "acc_retain", "acc_test", "mia_entropy_lr_member",
-                   "mia_svc_nonmember", "mia_loss_lr_acc", "time_s", "speedup", "avg_gap")
-        rows = ["| rank | method | " + " | ".join(vocabulary.label(c) for c in columns) + " | flag |",
-                "|--:|:--|" + "--:|" * len(columns) + ":--|"]
+        noisy = {}
+        if attacks is not None:
+            found = attacks[(attacks.scenario == scenario) & ~attacks.separates.astype(bool)]
+            noisy = dict(zip(found.attack, found.reason, strict=True))
+        header = ["rank", "method", *(vocabulary.label(c) for c in main), *(vocabulary.label(c) for c in extra),
+                  "flag"]
+        rows = ["| " + " | ".join(header) + " |", "|--:|:--|" + "--:|" * (len(main) + len(extra)) + ":--|"]
         for _, row in part.iterrows():
-            rank = "—" if pd.isna(row["rank"]) else str(int(row["rank"]))
-            rows.append(
-                f"| {rank} | {row.method} | {pm(row, 'acc_forget')} | {pm(row, 'acc_retain')} | "
-                f"{pm(row, 'acc_test')} | {vocabulary.number(row.mia_entropy_lr_member_mean)} | "
-                f"{vocabulary.number(row.mia_svc_nonmember_mean)} | "
-                f"{vocabulary.number(row.mia_loss_lr_acc_mean)} | {vocabulary.number(row.time_s_mean, 2)} | "
-                f"{vocabulary.number(row.speedup_mean, 1)} | {pm(row, 'avg_gap')} | {row.flag} |")
-        parts.append(f"**{scenario}**\n\n" + "\n".join(rows))
+            cells = [rank_text(row) if row.kind == "method" else "ref.",
+                     row.method + (" †" if isinstance(row.get("goal"), str) and row.goal else "")]
+            cells += [pm(row, c) for c in main]
+            for c in extra:
+                value = pm(row, c) if c != "time_s" else vocabulary.number(row.get("time_s_mean"), 2)
+                cells.append(f"({value})" if c in noisy else value)
+            cells.append(row.flag if isinstance(row.flag, str) else "")
+            rows.append("| " + " | ".join(cells) + " |")
+        notes = [f"{vocabulary.label(a)} in parentheses: {reason}" for a, reason in noisy.items()]
+        if "mia_svc_nonmember" in noisy:
+            notes.append("MIA-Efficacy stays in the Avg. Gap (SalUn's definition) although it "
+                         + noisy["mia_svc_nonmember"])
+        if regime is not None and len(regime) and "instances" in scenario:
+            notes.append(f"memorisation gap on D_f {regime.gap.mean():.3f} "
+                         f"({regime.ses.min():.1f} standard errors at the least; the scenario needs 5)")
+        goals = part[part.goal.fillna("") != ""] if "goal" in part else part.iloc[:0]
+        notes += [f"† {row.method}: goal {row.goal}" for _, row in goals.iterrows()]
+        floor = part.floor.iloc[0] if "floor" in part else float("nan")
+        notes.append(f"noise floor (Avg. Gap of a retrain from another initialisation): {vocabulary.number(floor)}; "
+                     f"{int(part.requests.max())} requests")
+        parts.append(f"**{scenario}**\n\n" + "\n".join(rows) + "\n\n" + "\n".join(f"- {n}" for n in notes))
     lines = "\n".join(f"- {line}" for line in leaderboard_lines(ranked))
     return "\n\n".join(parts) + "\n\nOne line per method (computed, not written by hand):\n\n" + lines
 
@@ -335,18 +359,33 @@ def _glance(per_seed: PerSeed) -> str:
 
 
 def leaderboard_summary(ranked: pd.DataFrame, top: int = 3) -> str:
-    """The README's short leaderboard: per scenario the ``top`` ranked methods and
-    retrain's row, each Avg. Gap as RESULTS.md prints it."""
-    rows = [f"| scenario | rank | method | {vocabulary.label('avg_gap')} | "
-            f"{vocabulary.label('acc_forget')} | {vocabulary.label('acc_test')} |", "|:--|--:|:--|--:|--:|--:|"]
+    """The README's short leaderboard: per scenario the ``top`` ranked methods (rank with
+    its bootstrap interval, Avg. Gap and D_f accuracy as RESULTS.md prints them), the
+    noise floor and the original, and what no method achieves."""
+    from .leaderboard import rank_text
+
+    rows = [f"| scenario | rank | method | {vocabulary.label('avg_gap')} | {vocabulary.label('acc_forget')} | "
+            f"{vocabulary.label('acc_test_retain')} |", "|:--|--:|:--|--:|--:|--:|"]
+    missing = []
     for scenario, part in ranked.groupby("scenario", sort=False):
-        shown = part[part["rank"].notna()].nsmallest(top, "rank")
+        ranked_rows = part[part["rank"].notna()].sort_values(["rank", "avg_gap_mean"])
+        shown = pd.concat([ranked_rows.head(top), part[part.method.isin(["original", "retrain (other seed)"])]])
         for _, row in shown.iterrows():
-            rows.append(f"| {scenario} | {int(row['rank'])} | {row.method} | "
+            place = rank_text(row) if row.kind == "method" else "ref."
+            rows.append(f"| {scenario} | {place} | {row.method} | "
                         f"{vocabulary.pm(row.avg_gap_mean, row.avg_gap_std)} | "
                         f"{vocabulary.pm(row.acc_forget_mean, row.acc_forget_std)} | "
-                        f"{vocabulary.pm(row.acc_test_mean, row.acc_test_std)} |")
-    return "\n".join(rows)
+                        f"{vocabulary.pm(row.acc_test_retain_mean, row.acc_test_retain_std)} |")
+        floor = part.floor.iloc[0]
+        within = ranked_rows[ranked_rows.avg_gap_mean <= floor]
+        if within.empty:
+            missing.append(f"{scenario} (floor {floor:.3f}, best {ranked_rows.avg_gap_mean.min():.3f})"
+                           if len(ranked_rows) else f"{scenario} (no method ranked)")
+    text = "\n".join(rows)
+    if missing:
+        text += ("\n\nNo method comes as close to retrain as a retrain from another initialisation "
+                 "(Avg. Gap within the noise floor) in: " + "; ".join(missing) + ".")
+    return text
 
 
 def _timings(reports: list[NotebookReport]) -> str:
@@ -365,18 +404,23 @@ def results_markdown(preset: str) -> tuple[str, str]:
                                 f"PRESET={preset}` first")
     stamp = f"Generated by `make report` from `runs/{preset}/` (commit {paths.commit_stamp()}, preset `{preset}`)."
     ranked_path = paths.results_path("05-leaderboard-ranked", preset)
-    ranked = pd.read_csv(ranked_path).fillna({"flag": ""}) if ranked_path.exists() else None
+    ranked = pd.read_csv(ranked_path).fillna({"flag": "", "goal": ""}) if ranked_path.exists() else None
+    attacks_path = paths.results_path("05-leaderboard-attacks", preset)
+    attacks = pd.read_csv(attacks_path).fillna({"reason": ""}) if attacks_path.exists() else None
+    regime_path = paths.results_path("05-leaderboard-memorisation", preset)
+    regime = pd.read_csv(regime_path) if regime_path.exists() else None
     headline = (f"{stamp}\n\n**Claims at a glance** (each verdict is tested in its notebook; "
                 f"*over seeds* where `make seeds` ran):\n\n{claims_markdown(preset, reports)}\n")
     if ranked is not None:
-        headline += ("\n**Leaderboard** (notebook 05; mean ± std over seeds; the full tables, "
-                     "every attack and the flags: [RESULTS.md](RESULTS.md#leaderboard)):\n\n"
+        headline += ("\n**Leaderboard** (notebook 05; mean ± std over requests; rank with its 95 % "
+                     "bootstrap interval, methods that cannot be ordered share a rank; the full tables, "
+                     "every attack, probe, relearn time and flags: [RESULTS.md](RESULTS.md#leaderboard)):\n\n"
                      f"{leaderboard_summary(ranked)}\n")
     body = [f"# Results of the `{preset}` preset\n\n{stamp} Every number below was printed by a "
             f"notebook of that run; the same cells are re-checked by nbval.\n\n"
             f"## Run times\n\n{_timings(reports)}\n"]
     if ranked is not None:
-        body.append(f"## Leaderboard\n\n{leaderboard_markdown(ranked)}\n")
+        body.append(f"## Leaderboard\n\n{leaderboard_markdown(ranked, attacks, regime)}\n")
     body.append(f"## Claims at a glance\n\n{claims_markdown(preset, reports)}\n")
     for report in reports:
         body.append(f"## {report.title}\n")

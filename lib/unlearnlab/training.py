@@ -226,6 +226,7 @@ def fit(
     freeze_batchnorm: bool = False,
     eval_modules: Iterable[nn.Module] = (),
     param_groups: list[dict] | None = None,
+    shared_optimizer: torch.optim.Optimizer | None = None,
 ) -> History:
     """Train ``model`` in place; returns the per-epoch curve.
 
@@ -235,7 +236,9 @@ def fit(
     ``params`` restricts the update to a subset of parameters; ``param_groups`` instead
     gives optimizer groups whose ``lr_scale`` multiplies the scheduled rate.
     ``freeze_batchnorm`` keeps every BatchNorm layer in eval mode (running statistics do
-    not move); ``eval_modules`` does so for the given modules only.
+    not move); ``eval_modules`` does so for the given modules only. ``shared_optimizer`` is one
+    built by the caller and carried across calls (its momentum persists from one call to
+    the next); the schedule still sets its rate at every step.
     """
     device = device or default_device()
     prepare_model(model, device)
@@ -243,7 +246,7 @@ def fit(
     if param_groups is None:
         trainable = params if params is not None else [p for p in model.parameters() if p.requires_grad]
         param_groups = [{"params": trainable}]
-    opt = make_optimizer([dict(g) for g in param_groups], cfg)
+    opt = shared_optimizer if shared_optimizer is not None else make_optimizer([dict(g) for g in param_groups], cfg)
     eval_modules = list(eval_modules)
     steps_per_epoch = math.ceil(len(y) / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs

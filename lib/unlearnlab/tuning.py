@@ -1,35 +1,45 @@
 """Equal-budget hyperparameter tuning: every method gets the same number of
-optuna trials (seeded TPE) over its main hyperparameters (:data:`SPACES`), on a
-validation request disjoint from the reported one, with one objective for all:
-the mean absolute gap to retrain over forget, retain and test accuracy and the entropy
-membership attack (:data:`OBJECTIVE_COLUMNS`, the Avg. Gap of Fan et al. 2024 restricted
-to the attack that is meaningful under class forgetting).
+optuna trials (seeded TPE) over its main hyperparameters (:data:`SPACES`), on validation
+requests that no reported result uses, with the leaderboard's own objective for all:
+SalUn's Avg. Gap to retrain (:data:`metrics.AVG_GAP_COLUMNS`: forget, retain and
+retained-class test accuracy and MIA-Efficacy).
 
-The first trial of every study is the preset's own setting (the paper's defaults, as
-shortened by the preset), so a tuned setting is never worse than the default on the
-validation request. A reported "tuned" row therefore tells "it fails with the paper's
-settings" apart from "it fails with any setting in this search space".
+Validation is honest: the validation original has its own seed
+(:data:`leaderboard.VALIDATION_SEED`, never reported); its class requests forget the
+classes the leaderboard holds out (:func:`leaderboard.held_out_classes`), its instance
+request samples that no reported request may draw (:func:`leaderboard.instance_pool`).
+Each study's sampler is seeded by the method, the scenario and the trial number, so no
+two studies draw the same points. The first trial is the preset's own setting (the
+paper's defaults, as shortened by the preset). A retrain from another initialisation
+gives the validation request's noise floor; a tuned setting reaches the leaderboard only
+where it beats the default by more than that floor (``beats_floor``).
+
+l2ul, notebook 03's method, is also tuned on P3's own objective (reach 0 % on D_f under
+the step cap, then the highest test accuracy: :func:`p3_objective`) on notebook 03's
+memorising original, for its ``l2ul (tuned)`` row (``--p3``).
 
 Trials are stored in an optuna journal under ``runs/cache/tuning/`` (one file per
 study, keyed by everything that defines it): a study that is interrupted, or asked for
-more trials later, resumes where it stopped. Trial i is drawn by a sampler seeded with
-``seed`` and i, so a resumed study draws exactly what an uninterrupted one would.
+more trials later, resumes where it stopped; trial i is drawn by a sampler seeded with
+the study's seed and i, so a resumed study draws exactly what an uninterrupted one would.
 
 The best settings go to a small JSON file (:func:`paths.tuned_path`) that notebooks
-read: ``tuning/<preset>.json`` (committed) for the cpu, gpu and paper presets.
+read: ``tuning/<preset>.json``.
 
-    python -m unlearnlab.tuning --preset cpu --trials 12
+    python -m unlearnlab.tuning --preset cpu --trials 10
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
 import time
 import warnings
-from collections.abc import Sequence
+import zlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,17 +52,17 @@ from .cache import config_key
 from .config import Preset, get_preset
 from .data import Dataset, ForgetSplit
 from .methods import UnlearningRequest, get_method, list_methods, lrp, run_method
-from .metrics import Evaluation
+from .metrics import AVG_GAP_COLUMNS, Evaluation
 from .training import progress
 
-#: What a tuned setting is judged on: mean |method - retrain| over these columns.
-OBJECTIVE_COLUMNS = ("acc_forget", "acc_retain", "acc_test", "mia_entropy_lr_member")
+#: What a tuned setting is judged on: the leaderboard's Avg. Gap columns.
+OBJECTIVE_COLUMNS = AVG_GAP_COLUMNS
 
-#: The suffix of a scenario tuned on the memorising original (notebook 03's).
-MEMORISING = " (memorising)"
+#: The scenario under which notebook 03's l2ul tuning (P3's objective) is filed.
+P3_SCENARIO = "128 instances (memorising)"
 
 #: Bumped when the objective or the trial protocol changes meaning (part of study keys).
-TUNING_FORMAT = 1
+TUNING_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -116,10 +126,14 @@ SPACES: dict[str, dict[str, Range]] = {
               "noise_lambda": Range(0.01, 1.0, log=True)},
     "bad_teacher": {"lr": _lr(1e-5, 1e-2), "temperature": Range(1.0, 8.0),
                     "retain_share": Range(0.1, 1.0)},
+    # at least one max epoch: without one, "SCRUB" is distillation only
     "scrub": {"lr": _lr(1e-5, 1e-2), "alpha": Range(1e-4, 1.0, log=True),
-              "max_epochs": _epochs(0, 2)},
+              "max_epochs": _epochs(1, 2)},
     "ssd": {"alpha": Range(1.0, 100.0, log=True), "lam": Range(0.1, 10.0, log=True)},
     "salun": {"keep": Range(0.1, 0.9), "lr": _lr(1e-3, 5e-2), "epochs": _epochs(1, 3)},
+    "neggrad_plus": {"lr": _lr(1e-3, 1e-1), "alpha": Range(0.5, 0.999), "epochs": _epochs(1, 5)},
+    "l1_sparse": {"lr": _lr(1e-3, 1e-1), "gamma": Range(1e-5, 1e-2, log=True), "epochs": _epochs(1, 5)},
+    "boundary_shrink": {"lr": _lr(1e-6, 1e-2), "bound": Range(0.01, 0.3, log=True)},
 }
 
 
@@ -130,18 +144,7 @@ def tunable_methods(split: ForgetSplit | None = None) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------
-# The validation request
-
-
-def disjoint_class_split(dataset: Dataset, n_classes: int, exclude: Sequence[int], *,
-                         seed: int) -> ForgetSplit:
-    """``n_classes`` classes drawn by ``seed`` among those not in ``exclude``."""
-    pool = [c for c in range(dataset.num_classes) if c not in set(exclude)]
-    if not 0 < n_classes <= len(pool) or n_classes >= dataset.num_classes:
-        raise ValueError(f"Cannot draw {n_classes} validation classes disjoint from "
-                         f"{sorted(exclude)} among {dataset.num_classes} classes")
-    order = torch.randperm(len(pool), generator=torch.Generator().manual_seed(seed)).tolist()
-    return data.class_split(dataset, sorted(pool[i] for i in order[:n_classes]))
+# The validation requests
 
 
 def disjoint_instance_split(dataset: Dataset, k: int, exclude: torch.Tensor, *,
@@ -156,16 +159,21 @@ def disjoint_instance_split(dataset: Dataset, k: int, exclude: torch.Tensor, *,
     return data.indices_split(dataset, pool[order[:k]].tolist())
 
 
-def validation_split(dataset: Dataset, reported: Sequence[ForgetSplit], scenario: ForgetSplit,
-                     *, seed: int) -> ForgetSplit:
-    """A request of ``scenario``'s kind and size, disjoint from the ``reported`` ones of
-    its kind: other classes than any reported class request, other samples than any
-    reported instance request."""
-    if scenario.scenario == "instance":
-        used = torch.cat([s.forget_indices for s in reported if s.scenario == "instance"])
-        return disjoint_instance_split(dataset, scenario.num_forget, used, seed=seed)
-    used = sorted({c for s in reported if s.scenario != "instance" for c in s.forget_classes})
-    return disjoint_class_split(dataset, len(scenario.forget_classes), used, seed=seed)
+def validation_requests(dataset: Dataset, memorising_dataset: Dataset | None, *, n_classes: int = 3,
+                        share: float | None = None) -> dict[str, ForgetSplit]:
+    """The validation twin of each leaderboard scenario: one held-out class, the
+    ``n_classes`` held-out classes, and (given the memorising dataset) a random ``share``
+    of the training subset from the validation pool of images."""
+    from . import leaderboard
+
+    held = leaderboard.held_out_classes(dataset.num_classes, n_classes)
+    found = {leaderboard.ONE_CLASS: data.class_split(dataset, [held[0]]),
+             leaderboard.classes_scenario(n_classes): data.class_split(dataset, list(held))}
+    if memorising_dataset is not None:
+        share = leaderboard.INSTANCE_SHARE if share is None else share
+        found[leaderboard.instance_scenario(share)] = leaderboard.instance_request(
+            memorising_dataset, share, seed=leaderboard.VALIDATION_SEED, validation=True)
+    return found
 
 
 # --------------------------------------------------------------------------------------
@@ -191,6 +199,16 @@ class Study:
                 "default_objective": round(self.default_objective, 6),
                 "trials": len(self.trials), "seconds": round(self.seconds, 1),
                 "space": self.space}
+
+
+def p3_objective(row: dict[str, float], reference: dict[str, float]) -> float:
+    """P3's goal as one number to minimise (Cha et al. 2024): reach 0 % on D_f, then the
+    highest test accuracy. A setting that reached 0 scores 1 - test accuracy (in [0, 1]);
+    one that did not scores 1 + its D_f accuracy, worse than any that did."""
+    del reference  # P3's goal is absolute, not a gap to retrain
+    if row["acc_forget"] > 0:
+        return 1.0 + row["acc_forget"]
+    return 1.0 - row["acc_test"]
 
 
 def objective_value(row: dict[str, float], reference: dict[str, float],
@@ -261,13 +279,16 @@ def tune_method(
     seed: int = 0,
     key: dict[str, Any] | None = None,
     scenario: str = "",
+    objective_fn: Callable[[dict[str, float], dict[str, float]], float] = objective_value,
 ) -> Study:
     """Tune ``method`` on one (validation) request with ``n_trials`` trials in all.
 
     ``reference`` is retrain's evaluation row on the same request; ``fixed`` the
     hyperparameters every trial shares (the preset's); ``key`` what else identifies the
-    study (the original model and the request) for its journal. Finished trials are
-    read back from the journal, not run again.
+    study (the original model and the request) for its journal; ``objective_fn(row,
+    reference)`` the number minimised (default: the Avg. Gap). The sampler of trial i is
+    seeded by ``seed``, the method, the scenario and i. Finished trials are read back
+    from the journal, not run again.
     """
     optuna = _optuna()
     from optuna.trial import TrialState
@@ -283,7 +304,8 @@ def tune_method(
     fixed = {k: v for k, v in fixed.items() if k not in space}
     study_key = config_key({"format": TUNING_FORMAT, "method": method, "fixed": fixed,
                             "space": {k: vars(r) for k, r in space.items()},
-                            "columns": OBJECTIVE_COLUMNS, "seed": seed, **(key or {})})
+                            "columns": OBJECTIVE_COLUMNS, "objective": objective_fn.__name__,
+                            "seed": seed, "scenario": scenario, **(key or {})})
     study = optuna.create_study(study_name=f"{method}-{study_key}", direction="minimize",
                                 storage=study_storage(f"{method}-{study_key}"),
                                 load_if_exists=True)
@@ -300,16 +322,17 @@ def tune_method(
         row = result.record
         trial.set_user_attr("seconds", time.perf_counter() - start)
         trial.set_user_attr("diverged", any("DIVERGED" in str(w.message) for w in caught))
-        for column in OBJECTIVE_COLUMNS:
+        for column in dict.fromkeys((*OBJECTIVE_COLUMNS, "acc_test")):
             trial.set_user_attr(column, float(row[column]))
-        return objective_value(row, reference)
+        return objective_fn(row, reference)
 
     if not any(t.user_attrs.get("kind") == "default" for t in done()) and \
             not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
         study.enqueue_trial(enqueued, user_attrs={"kind": "default"})
     startup = max(2, math.ceil(n_trials / 3))
+    study_seed = seed * 100_003 + zlib.crc32(f"{method}|{scenario}".encode())
     for _ in progress(range(max(0, n_trials - len(done()))), desc=f"tune {method}", unit="trial"):
-        study.sampler = optuna.samplers.TPESampler(seed=seed * 100_003 + len(done()),
+        study.sampler = optuna.samplers.TPESampler(seed=(study_seed + len(done())) % 2**32,
                                                    n_startup_trials=startup)
         study.optimize(objective, n_trials=1)
     return _summarise(method, scenario, done()[:n_trials], fixed, space)
@@ -341,55 +364,88 @@ def tune_preset(
     methods: Sequence[str] | None = None,
     scenarios: Sequence[str] | None = None,
     n_classes: int = 3,
-    k: int = 128,
-    memorising: bool = False,
 ) -> dict[str, dict[str, Study]]:
     """Tune every method (or ``methods``) on the validation twin of every leaderboard
-    scenario (or ``scenarios``) of the preset's seed; saves :func:`paths.tuned_path`
-    after each study, so an interrupted run keeps what it finished.
+    scenario (or ``scenarios``), on the validation original
+    (:data:`leaderboard.VALIDATION_SEED`); saves :func:`paths.tuned_path` after each
+    study, so an interrupted run keeps what it finished."""
+    from . import config, experiment, leaderboard  # both read tuned settings: imported here
 
-    ``memorising`` tunes on the original that memorises its training set
-    (:func:`config.memorising`, notebook 03's) and files the results under
-    ``"<scenario> (memorising)"``."""
-    from . import config, experiment  # experiment reads tuned settings: imported here
-
-    name = preset.name
-    if memorising:
-        preset = config.memorising(preset)
-    dataset = experiment.load_preset_data(preset)
-    original = experiment.train_original(preset, dataset).model
-    reported = experiment.leaderboard_scenarios(dataset, preset.seed, n_classes=n_classes, k=k)
-    unknown = set(scenarios or ()) - reported.keys()
+    valid = dataclasses.replace(preset, seed=leaderboard.VALIDATION_SEED)
+    memorising = config.memorising(valid)
+    dataset = experiment.load_preset_data(valid)
+    memorising_dataset = experiment.load_preset_data(memorising)
+    requests = validation_requests(dataset, memorising_dataset, n_classes=n_classes)
+    unknown = set(scenarios or ()) - requests.keys()
     if unknown:
-        raise ValueError(f"Unknown scenario(s) {sorted(unknown)}; choose from {list(reported)}")
-    tuned = load_tuned(name)
+        raise ValueError(f"Unknown scenario(s) {sorted(unknown)}; choose from {list(requests)}")
+    tuned = load_tuned(preset.name)
     results: dict[str, dict[str, Study]] = {}
-    for scenario, split in reported.items():
+    for scenario, split in requests.items():
         if scenarios and scenario not in scenarios:
             continue
-        label = f"{scenario}{MEMORISING}" if memorising else scenario
-        valid = validation_split(dataset, list(reported.values()), split, seed=preset.seed + 1)
-        request = experiment.make_request(preset, dataset, valid)
-        evaluation = experiment.make_evaluation(preset, dataset, valid)
-        reference = evaluation.evaluate(run_method("retrain", original, request).model)
-        names = [m for m in (methods or tunable_methods(valid)) if get_method(m).accepts(valid)]
-        key = {"preset": name, "dataset": dataset.fingerprint, "model": preset.model,
-               "train": preset.train, "original_seed": preset.seed,
-               "forget": valid.forget_indices.tolist()}
-        for method in names:
-            study = tune_method(method, original, request, evaluation, reference,
-                                n_trials=n_trials, fixed=preset.method_kwargs(method),
-                                seed=preset.seed, key=key, scenario=label)
-            results.setdefault(label, {})[method] = study
-            tuned.setdefault("scenarios", {}).setdefault(label, {})[method] = {
-                **study.record(), "validation": valid.description}
-            tuned |= {"preset": name, "objective": list(OBJECTIVE_COLUMNS),
-                      "commit": paths.commit_stamp()}
-            save_tuned(name, tuned)
-            print(f"{label} / {method}: Avg. Gap {study.default_objective:.3f} (default) -> "
-                  f"{study.objective:.3f} (tuned) in {len(study.trials)} trials, "
-                  f"{study.seconds:.0f} s; {study.params}", flush=True)
+        regime, data_ = (memorising, memorising_dataset) if split.scenario == "instance" else (valid, dataset)
+        original = experiment.train_original(regime, data_).model
+        for method in [m for m in (methods or tunable_methods(split)) if get_method(m).accepts(split)]:
+            study, floor = _study(regime, data_, original, split, method, n_trials=n_trials, scenario=scenario)
+            results.setdefault(scenario, {})[method] = study
+            _file(tuned, preset.name, scenario, method, study, floor, split)
     return results
+
+
+def tune_p3(preset: Preset, *, n_trials: int, k: int = 128) -> Study:
+    """l2ul on notebook 03's memorising original (the preset's seed) with P3's own
+    objective (:func:`p3_objective`), on ``k`` samples disjoint from notebook 03's
+    draws (its ``k`` draw and its continual requests); filed under :data:`P3_SCENARIO`."""
+    from . import config, experiment
+
+    regime = config.memorising(preset)
+    dataset = experiment.load_preset_data(regime)
+    original = experiment.train_original(regime, dataset).model
+    used = [data.instance_split(dataset, k, seed=preset.seed).forget_indices]
+    used += [data.instance_split(dataset, 16, seed=preset.seed + 100 + i).forget_indices for i in range(10)]
+    split = disjoint_instance_split(dataset, k, torch.cat(used), seed=preset.seed + 1)
+    study, floor = _study(regime, dataset, original, split, "l2ul", n_trials=n_trials,
+                          scenario=P3_SCENARIO, objective_fn=p3_objective)
+    _file(load_tuned(preset.name), preset.name, P3_SCENARIO, "l2ul", study, floor, split)
+    return study
+
+
+def _study(preset: Preset, dataset: Dataset, original: nn.Module, split: ForgetSplit, method: str, *,
+           n_trials: int, scenario: str, objective_fn=objective_value) -> tuple[Study, float]:
+    """One study and the validation request's noise floor (a retrain from another
+    initialisation, scored by the Avg. Gap; 0 under P3's absolute objective)."""
+    from . import experiment, leaderboard
+
+    request = experiment.make_request(preset, dataset, split)
+    evaluation = experiment.make_evaluation(preset, dataset, split)
+    reference = evaluation.evaluate(run_method("retrain", original, request).model)
+    floor = 0.0  # P3's objective is absolute: no retrain to be noisy about
+    if objective_fn is objective_value:
+        other = dataclasses.replace(preset, seed=preset.seed + leaderboard.OTHER_SEED_OFFSET)
+        floor = objective_value(evaluation.evaluate(
+            run_method("retrain", original, experiment.make_request(other, dataset, split)).model), reference)
+    key = {"preset": preset.name, "dataset": dataset.fingerprint, "model": preset.model,
+           "train": preset.train, "original_seed": preset.seed, "forget": split.forget_indices.tolist()}
+    study = tune_method(method, original, request, evaluation, reference, n_trials=n_trials,
+                        fixed=preset.method_kwargs(method), seed=preset.seed, key=key, scenario=scenario,
+                        objective_fn=objective_fn)
+    return study, floor
+
+
+def _file(tuned: dict[str, Any], preset: str, scenario: str, method: str, study: Study, floor: float,
+          split: ForgetSplit) -> None:
+    from . import leaderboard
+
+    beats = study.default_objective - study.objective > floor
+    tuned.setdefault("scenarios", {}).setdefault(scenario, {})[method] = {
+        **study.record(), "floor": round(floor, 6), "beats_floor": bool(beats), "validation": split.description}
+    tuned |= {"preset": preset, "objective": list(OBJECTIVE_COLUMNS), "commit": paths.commit_stamp(),
+              "validation_seed": leaderboard.VALIDATION_SEED}
+    save_tuned(preset, tuned)
+    print(f"{scenario} / {method}: {study.default_objective:.3f} (default) -> {study.objective:.3f} (tuned) "
+          f"in {len(study.trials)} trials, {study.seconds:.0f} s; noise floor {floor:.3f}: "
+          f"{'kept' if beats else 'not kept (within the floor)'}; {study.params}", flush=True)
 
 
 def load_tuned(preset: str) -> dict[str, Any]:
@@ -402,14 +458,17 @@ def save_tuned(preset: str, tuned: dict[str, Any]) -> None:
     paths.atomic_write_text(paths.tuned_path(preset), json.dumps(tuned, indent=1, sort_keys=True) + "\n")
 
 
-def tuned_settings(preset: str, scenario: str) -> dict[str, dict[str, Any]]:
-    """Method -> tuned hyperparameters for a leaderboard scenario (empty if untuned)."""
+def tuned_settings(preset: str, scenario: str, *, kept_only: bool = True) -> dict[str, dict[str, Any]]:
+    """Method -> tuned hyperparameters for a scenario (empty if untuned): only those that
+    beat their default on validation by more than the noise floor, unless not
+    ``kept_only``."""
     found = load_tuned(preset).get("scenarios", {}).get(scenario, {})
-    return {method: dict(entry["params"]) for method, entry in found.items()}
+    return {method: dict(entry["params"]) for method, entry in found.items()
+            if entry.get("beats_floor", False) or not kept_only}
 
 
 def tuned_by_scenario(preset: str) -> dict[str, dict[str, dict[str, Any]]]:
-    """Scenario -> method -> tuned hyperparameters, as ``experiment.leaderboard(tuned=...)``
+    """Scenario -> method -> kept tuned hyperparameters, as ``leaderboard.leaderboard(tuned=...)``
     takes them (empty when the preset was never tuned)."""
     return {scenario: tuned_settings(preset, scenario)
             for scenario in load_tuned(preset).get("scenarios", {})}
@@ -425,10 +484,12 @@ def summary(preset: str) -> pd.DataFrame:
             searched = {k: v for k, v in entry["params"].items() if k in entry["space"]}
             rows.append({"scenario": scenario, "method": method,
                          "default_gap": entry["default_objective"], "tuned_gap": entry["objective"],
+                         "floor": entry.get("floor", float("nan")), "kept": entry.get("beats_floor", False),
                          "trials": entry["trials"], "seconds": entry["seconds"],
+                         "space": "; ".join(f"{k} {r}" for k, r in entry["space"].items()),
                          "tuned": ", ".join(f"{k}={v:.3g}" for k, v in searched.items())})
-    return pd.DataFrame(rows, columns=["scenario", "method", "default_gap", "tuned_gap", "trials",
-                                       "seconds", "tuned"])
+    return pd.DataFrame(rows, columns=["scenario", "method", "default_gap", "tuned_gap", "floor", "kept",
+                                       "trials", "seconds", "space", "tuned"])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -441,8 +502,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--method", action="append", help="tune only this method (repeatable)")
     parser.add_argument("--scenario", action="append",
                         help="only this leaderboard scenario, e.g. 'one class' (repeatable)")
-    parser.add_argument("--memorising", action="store_true",
-                        help="tune on the original that memorises its training set (notebook 03)")
+    parser.add_argument("--p3", action="store_true",
+                        help="tune l2ul on notebook 03's memorising original with P3's objective")
     args = parser.parse_args(argv)
     if args.trials < 1:
         parser.error(f"--trials must be at least 1, got {args.trials}")
@@ -450,8 +511,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if method not in SPACES:
             parser.error(f"no search space for {method!r}; tunable: {', '.join(sorted(SPACES))}")
     try:
-        tune_preset(get_preset(args.preset), n_trials=args.trials, methods=args.method,
-                    scenarios=args.scenario, memorising=args.memorising)
+        if args.p3:
+            tune_p3(get_preset(args.preset), n_trials=args.trials)
+        else:
+            tune_preset(get_preset(args.preset), n_trials=args.trials, methods=args.method,
+                        scenarios=args.scenario)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

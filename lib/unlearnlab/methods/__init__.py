@@ -7,6 +7,7 @@ the contract.
 from . import (  # noqa: F401  (registers the methods)
     bad_teacher,
     baselines,
+    boundary,
     l2ul,
     lrp,
     manipulation,

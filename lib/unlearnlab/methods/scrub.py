@@ -8,6 +8,16 @@ d(x) = KL(teacher(x) || student(x)) (Eq. 3's first term), then runs a *min* pass
 D_r minimising gamma * CE(student(x), y) + alpha * d(x) (Eq. 3's other terms; the
 reference weights them 0.99 and 0.001). KL is taken at temperature ``kd_temperature``
 and scaled by T^2, as the reference's ``DistillKL``.
+
+Batch sizes are the reference's class-forgetting loaders': 512 for D_f and 256 for D_r
+(``large_scale_unlearning.ipynb``; its ``del_batch_size = 32`` is set but never read),
+so a max pass over a 1,000-image class is 2 steps. One SGD optimizer (momentum 0.9, no
+Nesterov, weight decay 5e-4) serves the whole run, as in the reference: the momentum
+built in a max pass carries into the following min steps.
+
+Where we differ: the reference's loaders reshuffle with the global torch seed, ours
+with ``request.seed``; the reference evaluates and may stop early between epochs,
+ours runs every epoch.
 """
 
 from __future__ import annotations
@@ -18,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..training import kl_to_targets, soft_targets, train_constant
+from ..training import kl_to_targets, prepare_model, soft_targets, train_constant
 from .base import UnlearningRequest, register
 
 
@@ -39,17 +49,17 @@ def scrub(
     kd_temperature: float = 4.0,
     gamma: float = 0.99,
     alpha: float = 0.001,
-    forget_batch_size: int = 32,
-    retain_batch_size: int = 128,
+    forget_batch_size: int = 512,
+    retain_batch_size: int = 256,
 ) -> nn.Module:
     """Alternate max passes on D_f and min passes on D_r (Kurmanji et al. 2023, Eq. 3).
 
     Defaults are the reference's small-scale CIFAR-10 settings: SGD lr 5e-4, momentum
     0.9, weight decay 5e-4, T = 4, gamma 0.99, alpha 0.001, 3 epochs of which the first
-    2 include a max pass (``msteps``), forget batch 32, retain batch 128. Its lr decay
-    at epochs 3/5/9 never triggers within 3 epochs, so the rate is constant. Unlike the
-    reference, the optimizer's momentum restarts at each pass. The student trains in
-    train mode (BatchNorm statistics move, as in the reference).
+    2 include a max pass (``msteps``), forget batch 512, retain batch 256, one optimizer
+    for the run. Its lr decay at epochs 3/5/9 never triggers within 3 epochs, so the
+    rate is constant. The student trains in train mode (BatchNorm statistics move, as in
+    the reference).
     """
     if not 0 <= max_epochs <= epochs:
         raise ValueError(f"max_epochs must be in 0..epochs ({epochs}), got {max_epochs}")
@@ -73,8 +83,10 @@ def scrub(
         return (gamma * F.cross_entropy(logits, labels)
                 + alpha * t2 * kl_to_targets(logits, teacher_probs, kd_temperature))
 
+    prepare_model(model, request.device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)
     common = dict(epochs=1, lr=lr, normalize=request.normalize, device=request.device,
-                  weight_decay=5e-4)
+                  shared_optimizer=optimizer)
     steps = {"max": 0, "min": 0}
     for epoch in range(epochs):
         if epoch < max_epochs:
