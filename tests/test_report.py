@@ -65,17 +65,25 @@ def test_the_readme_headline_is_spliced_between_its_markers(tmp_path):
         report.splice_readme(readme, "x")
 
 
-def test_leaderboard_markdown_shows_flags_and_lines():
-    ranked = pd.DataFrame([
-        {"scenario": "one class", "method": m, "rank": r, "flag": f,
-         **{f"{c}_{s}": v for c in ("acc_forget", "acc_retain", "acc_test", "acc_test_retain", "avg_gap",
-                                    "mia_entropy_lr_member", "mia_svc_nonmember", "mia_loss_lr_acc",
-                                    "time_s", "speedup") for s, v in (("mean", val), ("std", 0.01))}}
-        for m, r, f, val in (("retrain", float("nan"), "", 0.0), ("good", 1.0, "", 0.02),
-                             ("bad", float("nan"), "COLLAPSED in 2/3 seeds", 0.5))])
-    text = report.leaderboard_markdown(ranked)
-    assert "| 1 | good |" in text and "| — | bad |" in text and "COLLAPSED in 2/3 seeds" in text
-    assert "- good: one class: #1/1" in text
+def test_leaderboard_markdown_shows_ranks_reference_rows_flags_and_greyed_attacks():
+    from tests.test_leaderboard import _board, _requests
+
+    from unlearnlab import leaderboard
+
+    board = _board(_requests(4, good=(0.05, 0.0), idle=(0.95, 0.0)))
+    ranked = leaderboard.rank_methods(board)
+    attacks = leaderboard.attack_separation(board)
+    text = report.leaderboard_markdown(ranked, attacks)
+    assert "| 1 (1-1) | good |" in text and "| ref. | original |" in text
+    assert "| ref. | retrain (other seed) |" in text
+    assert "no better than doing nothing" in text
+    # the entropy attack is constant here: it cannot separate the original from retrain
+    assert "MIA entropy (D_f as member) in parentheses: does not separate" in text
+    assert "noise floor (Avg. Gap of a retrain from another initialisation): 0.008; 4 requests" in text
+    assert "- good: one class: #1 (1-1)" in text
+    summary = report.leaderboard_summary(ranked)
+    assert "| one class | 1 (1-1) | good |" in summary and "| one class | ref. | original |" in summary
+    assert "No method comes as close to retrain" in summary  # good's gap 0.025 > floor 0.0075
 
 
 def test_seed_runs_of_older_notebook_code_are_named_stale(runs_dir):
