@@ -29,8 +29,8 @@ floor is flagged "no better than doing nothing".
 test accuracy and MIA-Efficacy (Fan et al. 2024; :data:`metrics.AVG_GAP_COLUMNS`).
 Ranks come from the paired per-request gaps: a method's rank is 1 + the number of
 methods better than it in at least 97.5 % of bootstrap resamples of the requests (so
-methods that cannot be told apart share a rank), and its 95 % bootstrap interval of
-ranks is given beside it.
+methods that cannot be told apart share a rank), and its interval runs to the worst
+rank the same comparisons allow (:func:`bootstrap_ranks`).
 
 **Beside the ranking.** Every other attack, each greyed where it does not separate the
 original from retrain (:func:`attack_separation`); and for class requests a linear
@@ -291,8 +291,8 @@ def rank_methods(table: pd.DataFrame, *, boot: int = BOOTSTRAP, seed: int = 0) -
     method that collapsed on any request gets no rank and a ``flag``; one whose Avg. Gap
     is not below the original's by more than the noise floor (``retrain (other seed)``'s
     Avg. Gap) is flagged "no better than doing nothing". ``rank`` is shared by methods
-    the paired bootstrap cannot order; ``rank_low``/``rank_high`` bound its 95 % interval
-    (NaN with fewer than 3 requests)."""
+    the paired bootstrap cannot order; ``rank_low``/``rank_high`` bound the ranks the
+    bootstrap allows (NaN with fewer than 3 requests)."""
     columns = [c for c in COLUMNS if c in table]
     stats = vocabulary.mean_std(table, ["scenario", "method"], columns)
     counts = table.groupby(["scenario", "method"], sort=False)["collapsed"].agg(["sum", "count"])
@@ -329,10 +329,12 @@ def rank_methods(table: pd.DataFrame, *, boot: int = BOOTSTRAP, seed: int = 0) -
 def bootstrap_ranks(table: pd.DataFrame, methods: Sequence[str], *, boot: int = BOOTSTRAP,
                     seed: int = 0) -> pd.DataFrame:
     """``rank``, ``rank_low``, ``rank_high`` of ``methods`` from the paired per-request
-    Avg. Gaps of one scenario. ``rank`` = 1 + the number of methods with a lower mean
-    gap in at least 97.5 % of ``boot`` resamples of the requests (ties shared); the
-    interval is the 2.5-97.5 % range of the resampled ranks (NaN below 3 requests,
-    where the ranks are the point estimate's)."""
+    Avg. Gaps of one scenario. Method a is better than b where a's mean gap is lower in
+    at least 97.5 % of ``boot`` resamples of the requests (the same resample for every
+    method: the differences are paired). ``rank`` = ``rank_low`` = 1 + the number of
+    methods better than it (methods that cannot be ordered share it); ``rank_high`` =
+    the number of methods minus those it is better than: the ranks the data allow. Below
+    3 requests there is no interval (NaN) and the ranks are the point estimate's."""
     empty = pd.DataFrame(columns=["rank", "rank_low", "rank_high"], dtype=float)
     if not methods:
         return empty
@@ -345,11 +347,16 @@ def bootstrap_ranks(table: pd.DataFrame, methods: Sequence[str], *, boot: int = 
         return pd.DataFrame({"rank": point, "rank_low": np.nan, "rank_high": np.nan})
     rng = np.random.default_rng(seed)
     means = np.stack([values[rng.integers(0, n, n)].mean(0) for _ in range(boot)])  # boot x methods
-    better = (means[:, :, None] < means[:, None, :]).mean(0)  # [a, b]: share where a beats b
-    rank = 1 + (better >= 0.975).sum(0)
-    sampled = np.apply_along_axis(lambda row: pd.Series(row).rank(method="min").to_numpy(), 1, means)
-    return pd.DataFrame({"rank": rank, "rank_low": np.percentile(sampled, 2.5, axis=0),
-                         "rank_high": np.percentile(sampled, 97.5, axis=0)}, index=list(methods))
+    better = (means[:, :, None] < means[:, None, :]).mean(0) >= 0.975  # [a, b]: a better than b
+    low = 1 + better.sum(0)
+    high = len(methods) - better.sum(1)
+    return pd.DataFrame({"rank": low, "rank_low": low, "rank_high": high}, index=list(methods))
+
+
+def requests_per_scenario(table: pd.DataFrame) -> dict[str, int]:
+    """How many requests (seed and request) each scenario holds."""
+    return {scenario: len(part[["seed", "request"]].drop_duplicates())
+            for scenario, part in table.groupby("scenario", sort=False)}
 
 
 def attack_separation(table: pd.DataFrame) -> pd.DataFrame:

@@ -248,7 +248,7 @@ def seeds_markdown(preset: str, runs_root: Path | None = None) -> str | None:
 def leaderboard_markdown(ranked: pd.DataFrame, attacks: pd.DataFrame | None = None,
                          regime: pd.DataFrame | None = None) -> str:
     """The ranked leaderboard as one Markdown table per scenario (mean ± std over
-    requests): rank with its bootstrap interval, the Avg. Gap's four columns, the other
+    requests): rank with the range the bootstrap allows, the Avg. Gap's four columns, the other
     attacks (in parentheses where they do not separate the original from retrain), the
     linear probe and relearn time, cost, and the flags. ``attacks`` is
     :func:`leaderboard.attack_separation`'s table, ``regime`` the instance scenario's
@@ -412,8 +412,8 @@ def results_markdown(preset: str) -> tuple[str, str]:
     headline = (f"{stamp}\n\n**Claims at a glance** (each verdict is tested in its notebook; "
                 f"*over seeds* where `make seeds` ran):\n\n{claims_markdown(preset, reports)}\n")
     if ranked is not None:
-        headline += ("\n**Leaderboard** (notebook 05; mean ± std over requests; rank with its 95 % "
-                     "bootstrap interval, methods that cannot be ordered share a rank; the full tables, "
+        headline += ("\n**Leaderboard** (notebook 05; mean ± std over requests; rank (best-worst the "
+                     "paired bootstrap allows), methods that cannot be ordered share a rank; the full tables, "
                      "every attack, probe, relearn time and flags: [RESULTS.md](RESULTS.md#leaderboard)):\n\n"
                      f"{leaderboard_summary(ranked)}\n")
     body = [f"# Results of the `{preset}` preset\n\n{stamp} Every number below was printed by a "
