@@ -57,8 +57,11 @@ data: $(STAMP)  ## Fashion-MNIST into place (Debian's package as root; about 30 
 	fi
 	$(PY) -m unlearnlab.data fashion_mnist
 
-reproduce: data  ## every notebook at PRESET, then RESULTS.md and the figures (cpu: 28-38 min)
-	$(PY) -m unlearnlab.run --preset $(PRESET) --jobs $(JOBS)
+# TUNED=1 adds the leaderboard's tuned rows (after `make tune`; notebook 05 reads
+# UNLEARNLAB_TUNED when its TUNED parameter is left at None).
+TUNED ?= 0
+reproduce: data  ## every notebook at PRESET, then RESULTS.md and the figures (TUNED=1: tuned rows)
+	UNLEARNLAB_TUNED=$(TUNED) $(PY) -m unlearnlab.run --preset $(PRESET) --jobs $(JOBS)
 	$(MAKE) report PRESET=$(PRESET)
 
 # Every paper notebook (01-04) once per seed, as a grid (runs/<preset>/<notebook>/<key>/),

@@ -277,7 +277,7 @@ def test_runs_with_parameters_or_another_seed_never_write_the_canonical_results(
 
 
 def test_the_readme_example_with_parameters_goes_to_its_own_folder_at_cpu(monkeypatch, tmp_path):
-    """`run --preset cpu 05 -p K=64` (the README's example) must leave figures/ and the
+    """`run --preset cpu 05 -p SHARE=0.05` (the README's example) must leave figures/ and the
     canonical results alone: its run folder is under runs/cpu/05-leaderboard/<key>/."""
     monkeypatch.setenv("UNLEARNLAB_RUNS", str(tmp_path / "runs"))
     seen = []
@@ -285,9 +285,9 @@ def test_the_readme_example_with_parameters_goes_to_its_own_folder_at_cpu(monkey
     monkeypatch.setattr(grid, "merge", lambda *a, **kw: {})
     before = subprocess.run(["git", "status", "--porcelain"], cwd=paths.REPO_ROOT,
                             capture_output=True, text=True).stdout
-    assert run.main(["--preset", "cpu", "05", "-p", "K=64"]) == 0
+    assert run.main(["--preset", "cpu", "05", "-p", "SHARE=0.05"]) == 0
     (point,) = seen
-    assert point.parameters == {"SEED": 0, "K": 64}
+    assert point.parameters == {"SEED": 0, "SHARE": 0.05}
     assert point.folder.parent == tmp_path / "runs" / "cpu" / "05-leaderboard"
     monkeypatch.setenv("UNLEARNLAB_RUN_DIR", str(point.folder))
     assert paths.figures_dir("05-leaderboard", "cpu") == point.folder / "figures"

@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", default="cpu", choices=PRESET_NAMES)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
-                        help="a notebook parameter (a Python literal, or a string), e.g. -p K=64; "
+                        help="a notebook parameter (a Python literal, or a string), e.g. -p SHARE=0.05; "
                              "every chosen notebook must define it")
     parser.add_argument("--output-dir", type=Path, default=None,
                         help="where executed notebooks go (default: runs/<preset>/)")

@@ -35,6 +35,7 @@ import argparse
 import dataclasses
 import json
 import math
+import os
 import sys
 import time
 import warnings
@@ -446,6 +447,14 @@ def _file(tuned: dict[str, Any], preset: str, scenario: str, method: str, study:
     print(f"{scenario} / {method}: {study.default_objective:.3f} (default) -> {study.objective:.3f} (tuned) "
           f"in {len(study.trials)} trials, {study.seconds:.0f} s; noise floor {floor:.3f}: "
           f"{'kept' if beats else 'not kept (within the floor)'}; {study.params}", flush=True)
+
+
+def tuned_requested(flag: bool | None) -> bool:
+    """A notebook's ``TUNED`` parameter: ``None`` defers to the ``UNLEARNLAB_TUNED``
+    variable (``make reproduce TUNED=1`` sets it to 1), otherwise off."""
+    if flag is not None:
+        return bool(flag)
+    return os.environ.get("UNLEARNLAB_TUNED", "0").strip().lower() not in ("", "0", "false", "no")
 
 
 def load_tuned(preset: str) -> dict[str, Any]:
