@@ -243,7 +243,8 @@ def run_request(preset: Preset, dataset: Dataset, request: Request, runs: dict[s
         table["relearn_steps"] = [evaluation.relearn_steps(models[m], target=target, check_max=500)
                                   for m in table.method]
     return table.assign(seed=preset.seed, scenario=request.scenario, request=request.label,
-                        n_forget=request.split.num_forget, collapsed=metrics.collapsed(table, dataset.num_classes))
+                        n_forget=request.split.num_forget,
+                        forget_share=request.split.num_forget / request.split.num_train, collapsed=metrics.collapsed(table, dataset.num_classes))
 
 
 # --------------------------------------------------------------------------------------
@@ -281,7 +282,7 @@ def testable(table: pd.DataFrame, scenario: str) -> tuple[bool, str]:
 
 #: What the ranked table reports per method, as mean and spread over requests.
 COLUMNS = ("acc_forget", "acc_retain", "acc_test_retain", "acc_test", *ATTACKS, "probe_forget",
-           "relearn_steps", "time_s", "speedup", "avg_gap")
+           "relearn_steps", "time_s", "speedup", "avg_gap", "forget_share", "params_dampened")
 
 
 def rank_methods(table: pd.DataFrame, *, boot: int = BOOTSTRAP, seed: int = 0) -> pd.DataFrame:
@@ -382,6 +383,29 @@ def attack_separation(table: pd.DataFrame) -> pd.DataFrame:
                          "retrain": retrain.mean(), "sd": sd, "sds": sds, "separates": separates,
                          "reason": reason})
     return pd.DataFrame(rows)
+
+
+def default_notes(ranked: pd.DataFrame) -> list[str]:
+    """Where a reference default is inert on these requests, a line that says so rather
+    than a quiet re-tuning. SSD (Foster et al. 2024): with per-sample importances its
+    selection rule cannot fire when alpha >= 1/s for a forget share s, and the reference's
+    alpha 10 is 1/s for one class of ten."""
+    from .methods import get_method
+
+    notes = []
+    alpha = get_method("ssd").defaults["alpha"]
+    if "params_dampened_mean" not in ranked or "forget_share_mean" not in ranked:
+        return notes
+    for _, row in ranked[ranked.method == "ssd"].iterrows():
+        if pd.isna(row.params_dampened_mean):
+            continue
+        inverse = 1 / row.forget_share_mean
+        if alpha >= 0.9 * inverse:
+            notes.append(f"{row.scenario}: ssd at the reference's alpha {alpha:g} dampened "
+                         f"{row.params_dampened_mean:.0f} weights on average; 1/s = {inverse:.1f} for a forget "
+                         f"share s = {row.forget_share_mean:.3f}, and the rule cannot fire where alpha >= 1/s: "
+                         f"the default is (nearly) inert here, as in the reference code")
+    return notes
 
 
 def tuning_effect(ranked: pd.DataFrame) -> pd.DataFrame:

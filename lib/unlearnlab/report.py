@@ -253,7 +253,7 @@ def leaderboard_markdown(ranked: pd.DataFrame, attacks: pd.DataFrame | None = No
     linear probe and relearn time, cost, and the flags. ``attacks`` is
     :func:`leaderboard.attack_separation`'s table, ``regime`` the instance scenario's
     memorisation gaps (:func:`leaderboard.memorisation`)."""
-    from .leaderboard import ATTACKS, leaderboard_lines, rank_text
+    from .leaderboard import ATTACKS, default_notes, leaderboard_lines, rank_text
 
     def pm(row, col: str) -> str:
         return vocabulary.pm(row[f"{col}_mean"], row[f"{col}_std"]) if f"{col}_mean" in row else "—"
@@ -285,6 +285,7 @@ def leaderboard_markdown(ranked: pd.DataFrame, attacks: pd.DataFrame | None = No
         if regime is not None and len(regime) and "instances" in scenario:
             notes.append(f"memorisation gap on D_f {regime.gap.mean():.3f} "
                          f"({regime.ses.min():.1f} standard errors at the least; the scenario needs 5)")
+        notes += default_notes(part)
         goals = part[part.goal.fillna("") != ""] if "goal" in part else part.iloc[:0]
         notes += [f"† {row.method}: goal {row.goal}" for _, row in goals.iterrows()]
         floor = part.floor.iloc[0] if "floor" in part else float("nan")
