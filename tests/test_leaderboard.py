@@ -229,3 +229,16 @@ def test_tuned_settings_get_their_own_rows_and_arrows(smoke):
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert any("tuned" in t for t in labels) and any("noise floor" in t for t in labels)
     plt.close(fig)
+
+
+def test_an_inert_reference_default_is_said_not_hidden():
+    rows = _requests(3, ssd=(0.95, 0.0))
+    for row in rows:
+        row["forget_share"] = 0.1
+        if row["method"] == "ssd":
+            row["params_dampened"] = 12.0
+    (note,) = leaderboard.default_notes(leaderboard.rank_methods(_board(rows)))
+    assert "ssd at the reference's alpha 10 dampened 12 weights" in note and "1/s = 10.0" in note
+    for row in rows:
+        row["forget_share"] = 0.01  # one class of a hundred: alpha 10 is below 1/s = 100
+    assert leaderboard.default_notes(leaderboard.rank_methods(_board(rows))) == []
