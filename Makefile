@@ -11,7 +11,7 @@ PRESET ?= cpu
 # 1 by default: on two cores two single-thread workers measured no faster than one
 JOBS ?= 1
 
-.PHONY: help setup git-filter data reproduce seeds tune report smoke-reference test lab strip clean
+.PHONY: help setup git-filter data reproduce seeds tune privacy report smoke-reference test lab strip clean
 
 help:  ## this list (the default target)
 	@echo "unlearnlab: make TARGET [PRESET=smoke|cpu|deep|gpu|paper]  (PRESET defaults to cpu)"
@@ -84,6 +84,14 @@ TRIALS ?= 10
 tune: data  ## equal-budget tuning, TRIALS=10 per method and scenario (cpu: about an hour)
 	$(PY) -m unlearnlab.tuning --preset $(PRESET) --trials $(TRIALS) --p3
 	$(PY) -m unlearnlab.tuning --preset $(PRESET) --trials $(TRIALS)
+
+# Notebook 06, the privacy pool: N originals and N retrains, then every method (or
+# METHODS=a,b) run once from each original and scored per example. Not part of `make
+# reproduce` at cpu (hours); every pool member and run is cached, so it resumes.
+METHODS ?=
+privacy: data  ## per-example privacy scores from one pool of models (notebook 06; cpu: hours)
+	UNLEARNLAB_METHODS=$(METHODS) $(PY) -m unlearnlab.run --preset $(PRESET) 06
+	$(MAKE) report PRESET=$(PRESET)
 
 # RESULTS.md and the README's headline, written from runs/<preset>/ (never typed)
 report: $(STAMP)  ## RESULTS.md and the README's generated sections from runs/PRESET (seconds)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import nbformat
-import pandas as pd
 import pytest
 
 from unlearnlab import claims, methods, paths, report
@@ -67,7 +66,6 @@ def test_the_readme_headline_is_spliced_between_its_markers(tmp_path):
 
 def test_leaderboard_markdown_shows_ranks_reference_rows_flags_and_greyed_attacks():
     from tests.test_leaderboard import _board, _requests
-
     from unlearnlab import leaderboard
 
     board = _board(_requests(4, good=(0.05, 0.0), idle=(0.95, 0.0)))

@@ -35,11 +35,17 @@ def list_notebooks() -> list[Path]:
     return sorted(paths.NOTEBOOKS_DIR.glob("[0-9][0-9]-*.ipynb"))
 
 
-def resolve_notebooks(names: list[str] | None) -> list[Path]:
-    """Notebooks by full name, stem or number prefix ("00", "00-train-original")."""
+#: Notebooks that a run of every notebook leaves out at these presets unless named: the
+#: privacy pool takes hours beyond `make reproduce`'s budget there (`make privacy`).
+OPT_IN = {"06-privacy-pool": ("cpu", "deep", "gpu", "paper")}
+
+
+def resolve_notebooks(names: list[str] | None, preset: str | None = None) -> list[Path]:
+    """Notebooks by full name, stem or number prefix ("00", "00-train-original"); none
+    named: every notebook, less those :data:`OPT_IN` at ``preset``."""
     available = list_notebooks()
     if not names:
-        return available
+        return [nb for nb in available if preset not in OPT_IN.get(nb.stem, ())]
     chosen = []
     for name in names:
         stem = Path(name).stem

@@ -453,3 +453,40 @@ def leaderboard_cost(ranked: pd.DataFrame, *, title: str = "") -> plt.Figure:
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------------------
+# The privacy pool (notebook 06)
+
+
+def exposed_examples(images: torch.Tensor, labels: Sequence[str], epsilons: Sequence[float], *,
+                     title: str = "") -> plt.Figure:
+    """The forget examples a method leaves most exposed, each with its true class and its
+    per-example epsilon (higher = easier to tell from retrain); at most 8, one row."""
+    n = min(len(images), 8)
+    fig, axes = plt.subplots(1, n, figsize=(0.85 * n + 0.2, 1.6), squeeze=False)
+    for ax, image, label, eps in zip(axes[0], images[:n], labels[:n], epsilons[:n], strict=False):
+        picture = image.float()
+        ax.imshow(picture.permute(1, 2, 0).squeeze(-1).numpy(), cmap="gray" if picture.shape[0] == 1 else None)
+        ax.set_title(f"{label}\nε = {eps:.1f}", fontsize=7)
+        ax.axis("off")
+    if title:
+        fig.suptitle(title, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def rank_fidelity(table: pd.DataFrame, *, title: str = "") -> plt.Figure:
+    """Kendall tau of the method ranking at N models per side against the full pool's,
+    with its interval over random subsets; the dashed line is tau = 0.9."""
+    fig, ax = plt.subplots(figsize=(3.25, 2.4))
+    ax.errorbar(table.n, table.tau, yerr=[table.tau - table.tau_low, table.tau_high - table.tau],
+                marker="o", color="black", capsize=2, lw=1)
+    ax.axhline(0.9, color="0.4", ls="--", lw=1)
+    ax.set_xscale("log", base=2)
+    ax.set(xlabel="models per side, N", ylabel="Kendall τ with the full pool", ylim=(-1.05, 1.05))
+    ax.set_xticks(list(table.n), [str(int(n)) for n in table.n])
+    if title:
+        ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.grid or args.grid_file or args.param or args.seed != 0 or args.executor == "slurm":
         return _main_grid(args)  # not the canonical run: a folder of its own per point
     try:
-        notebooks = resolve_notebooks(args.notebooks)
+        notebooks = resolve_notebooks(args.notebooks, args.preset)
         for notebook in notebooks:
             check_parameters(notebook, {"PRESET": args.preset, "SEED": 0})
         check_writable(args.output_dir or paths.preset_dir(args.preset))
@@ -162,7 +162,7 @@ def _main_grid(args: argparse.Namespace) -> int:
     from . import grid
 
     try:
-        notebooks = resolve_notebooks(args.notebooks)
+        notebooks = resolve_notebooks(args.notebooks, args.preset)
         axes, fixed = grid.read_grid_file(args.grid_file) if args.grid_file else ({}, {})
         for text in args.grid:
             name, values = grid.parse_axis(text)
