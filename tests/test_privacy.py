@@ -32,7 +32,9 @@ def test_epsilon_is_small_for_the_same_distribution_and_capped_when_separable():
     same = privacy.example_epsilon(rng.normal(size=64), rng.normal(size=64))
     apart = privacy.example_epsilon(rng.normal(size=64), rng.normal(5, 1, size=64))
     shifted = privacy.example_epsilon(rng.normal(size=64), rng.normal(1, 1, size=64))
-    assert same < 1.0 < shifted < apart
+    # with 64 models a side, sampling alone shows about 2 (the tails of an empirical rate):
+    # why every comparison is read against retrain against retrain at the same N
+    assert same < shifted < apart and same < math.log(63)
     assert privacy.example_epsilon(np.zeros(8), np.ones(8)) == privacy.EPSILON_CAP  # no overlap at all
     assert privacy.example_epsilon(np.ones(8), np.ones(8)) == 0.0  # nothing to tell apart
     # an interval rule catches a distribution hidden inside the other's range
@@ -66,7 +68,7 @@ def pool(smoke, tmp_path_factory):
     old = os.environ.get("UNLEARNLAB_RUNS")
     os.environ["UNLEARNLAB_RUNS"] = str(tmp_path_factory.mktemp("runs"))
     try:
-        yield privacy.build_pool(smoke, 8, request="class")
+        yield privacy.build_pool(smoke, 12, request="class")
     finally:
         if old is None:
             os.environ.pop("UNLEARNLAB_RUNS")
@@ -77,33 +79,36 @@ def pool(smoke, tmp_path_factory):
 def test_known_answers_on_a_smoke_pool(pool):
     known = privacy.known_answers(pool).set_index("case")
     same, exposed = known.loc["retrain vs retrain (halves)"], known.loc["original vs retrain"]
-    assert same.n_models == 4 and exposed.n_models == 8
+    assert same.n_models == exposed.n_models == 6
     assert same.ulira_acc <= 0.75 and exposed.ulira_acc >= 0.95
-    assert same.forgetting_score > exposed.forgetting_score + 0.3
+    assert same.forgetting_score > 3 * exposed.forgetting_score  # at 6 models F spans 1/16..1
     assert same.klom_mean < exposed.klom_mean
     assert exposed.epsilon_mean > same.epsilon_mean
 
 
 def test_a_method_is_scored_from_every_original_and_the_pool_grows_without_retraining(pool, smoke):
-    runs = privacy.paths.cache_dir()
+    runs = paths.cache_dir()
     before = len(list(runs.glob("pool-member-*.pt")))
     side = privacy.score_method(pool, "finetune")
-    assert side["phi"].shape == (8, pool.split.num_forget)
-    assert len(list(runs.glob("pool-member-*.pt"))) == before + 8
+    assert side["phi"].shape == (6, pool.split.num_forget)  # one run from each compared original
+    assert len(list(runs.glob("pool-member-*.pt"))) == before + 6
     privacy.score_method(pool, "finetune")  # cached: nothing new
-    assert len(list(runs.glob("pool-member-*.pt"))) == before + 8
+    assert len(list(runs.glob("pool-member-*.pt"))) == before + 6
     table = privacy.method_table(pool, ["original", "finetune"]).set_index("method")
     assert (table.forgetting_low <= table.forgetting_score).all()
     assert (table.forgetting_score <= table.forgetting_high).all()
-    assert (table.n_models == 8).all()
+    assert (table.n_models == 6).all()
     lines = privacy.verdicts(table.reset_index(), privacy.known_answers(pool),
                              float(pool.sides["retrain"]["acc_forget"].mean()))
-    assert lines[0].startswith("original: distinguishable from retrain")
-    bigger = privacy.build_pool(smoke, 10, request="class")  # 2 more per side, 16 reused
-    assert len(list(runs.glob("pool-member-*.pt"))) == before + 8 + 4
-    assert np.array_equal(bigger.sides["original"]["phi"][:8], pool.sides["original"]["phi"])
-    fidelity = privacy.rank_fidelity(pool, ["original", "finetune"], [4, 8], draws=5)
-    assert fidelity.n.tolist() == [4, 8] and fidelity.tau.iloc[-1] == 1.0
+    assert lines[0].startswith("original: distinguishable from retrain")  # a class request: fully exposed
+    blind = table.reset_index().assign(forgetting_high=1.0)  # as if the originals reached retrain's score
+    (line,) = privacy.verdicts(blind, privacy.known_answers(pool), 0.0)
+    assert line.startswith("UNTESTABLE HERE: the originals themselves are indistinguishable")
+    bigger = privacy.build_pool(smoke, 14, request="class")  # 2 more per side, 24 reused
+    assert len(list(runs.glob("pool-member-*.pt"))) == before + 6 + 4
+    assert np.array_equal(bigger.sides["original"]["phi"][:12], pool.sides["original"]["phi"])
+    fidelity = privacy.rank_fidelity(pool, ["original", "finetune"], [4, 6, 8], draws=5)
+    assert fidelity.n.tolist() == [4, 6] and fidelity.tau.iloc[-1] == 1.0  # 8 is more than the pool compares
     assert math.isfinite(fidelity.tau.iloc[0])
     assert paths.cache_dir() == runs
 
@@ -111,5 +116,7 @@ def test_a_method_is_scored_from_every_original_and_the_pool_grows_without_retra
 def test_pools_refuse_too_few_models_and_unknown_requests(smoke):
     with pytest.raises(ValueError, match="at least 4"):
         privacy.build_pool(smoke, 3)
+    with pytest.raises(ValueError, match="at least 8"):
+        privacy.known_answers(privacy.build_pool(smoke, 6))
     with pytest.raises(ValueError, match="request must be one of"):
         privacy.build_pool(smoke, 4, request="everything")

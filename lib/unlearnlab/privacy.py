@@ -7,8 +7,10 @@ others only in its seed (initialisation and data order; the data are the same). 
 member's logits on D_f, on a held-out sample of D_r and on a sample of test images are
 cached, member by member (``runs/cache/pool-member-*``): an interrupted build resumes, a
 larger N reuses every member already trained, and a pool of another config is never
-reused. :func:`score_method` runs a method once from each original (cached the same way),
-so an unlearned model sits beside each retrain.
+reused. Every comparison is at N/2 models per side against the same *reference* half of
+the retrains (the second half): the first half of the retrains poses as "unlearned" in
+the known answer, and :func:`score_method` runs a method once from each of the first
+N/2 originals (cached the same way), so every score is the same test at the same N.
 
 Per example the scores read one number per model: the **logit-scaled confidence**
 phi = log(p_y / (1 - p_y)) of the true class y (Carlini et al. 2022's LiRA statistic,
@@ -29,15 +31,17 @@ into 0.5-wide bins up to ceil(log(N - 1)); bucket n is worth 2^-n points; the fo
 score F is the mean over D_f, and the final score F * (RA / RA_retrain) *
 (TA / TA_retrain) with RA, TA the mean retain and test accuracies. Deviations: the rules'
 thresholds are the cut points between the observed values (an exact sweep) instead of
-the reference's fixed grid; where no rule has both rates above 0, epsilon is the cap if
-the two sets of values do not overlap (perfectly separable) and 0 if they do (a rule
-that separates nothing has a rate of 0 and of 1).
+the reference's fixed grid; two sets that a threshold separates completely score the
+cap (every separating rule has both rates 0 and is dropped), and where no rule is left
+with both rates above 0 (identical values) epsilon is 0.
 
 **KLoM** (Georgiev, Rinberg et al., "Attribute-to-Delete", ICLR 2025; reference code
 RoyRin/data-unlearning-bench): per example, the KL divergence between the histograms of
-the margins under unlearned and under retrained models, 20 bins shared over both sets'
-range, each bin smoothed by 1e-5 before normalising (the reference's binning). 0 =
-the same distribution.
+the margins under unlearned and under retrained models, bins shared over both sets'
+range. 0 = the same distribution. The reference bins into 20 and smooths each bin by
+1e-5, for 100 + 100 models; with a few dozen, empty bins dominate, so below 100 models
+per side the bins are min(20, ceil(sqrt(models))) and each gets half a count (a
+deviation; :func:`klom`).
 
 **U-LiRA** (Hayes, Shumailov, Triantafillou, Khalifa, Papernot, "Inexact unlearning
 needs more careful evaluations", SaTML 2025). Per example, Gaussians are fitted to phi
@@ -115,6 +119,8 @@ def example_epsilon(unlearned: np.ndarray, retrained: np.ndarray, *, delta: floa
     """The challenge's epsilon of one example from its statistic under unlearned and
     retrained models: the largest privacy loss any threshold or interval rule shows."""
     u, r = np.sort(np.asarray(unlearned, float)), np.sort(np.asarray(retrained, float))
+    if u[0] > r[-1] or r[0] > u[-1]:
+        return cap  # a threshold separates the two sets: both its rates are 0
     values = np.unique(np.concatenate([u, r]))
     cuts = np.concatenate([[-np.inf], (values[1:] + values[:-1]) / 2, [np.inf]])
     # share of each side below each cut
@@ -128,8 +134,7 @@ def example_epsilon(unlearned: np.ndarray, retrained: np.ndarray, *, delta: floa
     fnr = np.concatenate([1 - u_below, u_below, 1 - inside_u])
     usable = (fpr > 0) & (fnr > 0)
     if not usable.any():
-        overlap = u[0] <= r[-1] and r[0] <= u[-1]
-        return 0.0 if overlap else cap
+        return 0.0
     fpr, fnr = fpr[usable], fnr[usable]
     with np.errstate(divide="ignore", invalid="ignore"):
         loss = np.maximum(np.log(np.clip(1 - delta - fpr, 1e-300, None)) - np.log(fnr),
@@ -151,10 +156,16 @@ def forgetting_score(eps: np.ndarray, n_models: int) -> float:
     return float(np.mean(2.0 ** -buckets))
 
 
-def klom(unlearned: np.ndarray, retrained: np.ndarray, *, bins: int = KLOM_BINS,
-         smoothing: float = KLOM_SMOOTHING) -> np.ndarray:
-    """KLoM per example: KL(unlearned margins || retrained margins) over ``bins`` shared
-    bins of both sets' range, each bin smoothed by ``smoothing``."""
+def klom(unlearned: np.ndarray, retrained: np.ndarray, *, bins: int | None = None,
+         smoothing: float | None = None) -> np.ndarray:
+    """KLoM per example: KL(unlearned margins || retrained margins) over shared bins of
+    both sets' range. The reference's 20 bins and 1e-5 smoothing are for 100 + 100
+    models; with fewer, empty bins dominate (retrain against retrain at 4 + 4 models
+    scores about 10), so by default ``bins`` = min(20, ceil(sqrt(models in all))) and
+    ``smoothing`` is 1e-5 from 100 models per side, else half a count per bin."""
+    n = min(len(unlearned), len(retrained))
+    bins = bins or min(KLOM_BINS, math.ceil(math.sqrt(len(unlearned) + len(retrained))))
+    smoothing = smoothing if smoothing is not None else (KLOM_SMOOTHING if n >= 100 else 0.5)
     out = np.empty(unlearned.shape[1])
     for j in range(unlearned.shape[1]):
         u, r = unlearned[:, j], retrained[:, j]
@@ -244,6 +255,22 @@ class Pool:
     @property
     def n(self) -> int:
         return min(len(self.sides["original"]["phi"]), len(self.sides["retrain"]["phi"]))
+
+    @property
+    def half(self) -> int:
+        """Models per side of every comparison: the second half of the retrains is the
+        reference of all of them, the first half poses as "unlearned" in the known answer."""
+        return self.n // 2
+
+    def versus_retrain(self, name: str, members: np.ndarray | None = None, *, seed: int = 0) -> Scores:
+        """``name``'s models (``members`` among the first :attr:`half`, default all of
+        them) against as many of the reference retrains (the same positions in the
+        second half)."""
+        members = np.arange(self.half) if members is None else np.asarray(members)
+        if len(self.sides[name]["phi"]) < self.half:
+            raise ValueError(f"{name} has {len(self.sides[name]['phi'])} models; the pool compares {self.half}")
+        reference = {k: v[self.half + members] for k, v in self.sides["retrain"].items()}
+        return score(self.side(name, members=members), reference, seed=seed)
 
     def side(self, name: str, n: int | None = None, members: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """The outputs of ``name``'s first ``n`` members (or of ``members``)."""
@@ -361,9 +388,10 @@ def originals(pool: Pool, n: int | None = None) -> list[torch.nn.Module]:
 
 def score_method(pool: Pool, method: str, *, settings: dict | None = None, label: str | None = None,
                  n: int | None = None) -> dict[str, np.ndarray]:
-    """Run ``method`` once from each of the pool's first ``n`` originals (request seed =
-    the member's index), cache each run's outputs, and add them to the pool as side
-    ``label`` (default: the method's name)."""
+    """Run ``method`` once from each of the pool's first ``n`` originals (default
+    :attr:`Pool.half`, the originals every comparison uses; request seed = the member's
+    index), cache each run's outputs, and add them to the pool as side ``label``
+    (default: the method's name)."""
     label = label or method
     kwargs = dict(settings if settings is not None else pool.preset.method_kwargs(method))
     spec = get_method(method)
@@ -371,7 +399,7 @@ def score_method(pool: Pool, method: str, *, settings: dict | None = None, label
         raise ValueError(f"{method} does not handle the {pool.split.scenario} request of this pool")
     resolved = {**spec.defaults, **kwargs}
     entries = []
-    models = originals(pool, n)
+    models = originals(pool, n or pool.half)
     for i in progress(range(len(models)), desc=f"score {label}", unit="run"):
         seeded = dataclasses.replace(pool.preset, seed=POOL_SEED + i)
 
@@ -394,8 +422,9 @@ def score_method(pool: Pool, method: str, *, settings: dict | None = None, label
 
 
 def known_answers(pool: Pool, *, seed: int = 0) -> pd.DataFrame:
-    """The two cases whose answer is known: one half of the retrains against the other
-    (indistinguishable) and the originals against the retrains (exposed)."""
+    """The two cases whose answer is known, at :attr:`Pool.half` models per side against
+    the reference half of the retrains: the other half of the retrains (indistinguishable)
+    and the originals (exposed)."""
     n = pool.n
     half = n // 2
     if half < 4:
@@ -405,20 +434,20 @@ def known_answers(pool: Pool, *, seed: int = 0) -> pd.DataFrame:
     first = {k: v[:half] for k, v in retrain.items()}
     second = {k: v[half:2 * half] for k, v in retrain.items()}
     rows = [{"case": "retrain vs retrain (halves)", **score(first, second, seed=seed).summary()},
-            {"case": "original vs retrain", **score(pool.side("original", n), retrain, seed=seed).summary()}]
+            {"case": "original vs retrain", **pool.versus_retrain("original", seed=seed).summary()}]
     return pd.DataFrame(rows)
 
 
 def method_table(pool: Pool, labels: Sequence[str], *, boot: int = 200, seed: int = 0) -> pd.DataFrame:
-    """Per side in ``labels``: the three scores at the pool's N, with a bootstrap interval
-    over the forget examples (2.5-97.5 %), and the N it was scored at."""
+    """Per side in ``labels``: the three scores at :attr:`Pool.half` models against the
+    reference retrains, with a bootstrap interval over the forget examples (2.5-97.5 %),
+    and the N it was scored at."""
     rows = []
     rng = np.random.default_rng(seed)
-    retrain = pool.side("retrain")
+    n = pool.half
     for label in labels:
         side = pool.sides[label]
-        n = min(len(side["phi"]), len(retrain["phi"]))
-        found = score({k: v[:n] for k, v in side.items()}, {k: v[:n] for k, v in retrain.items()}, seed=seed)
+        found = pool.versus_retrain(label, seed=seed)
         m = len(found.epsilon)
         resamples = [rng.integers(0, m, m) for _ in range(boot)]
         f_boot = [forgetting_score(found.epsilon[i], n) for i in resamples]
@@ -437,30 +466,27 @@ def method_table(pool: Pool, labels: Sequence[str], *, boot: int = 200, seed: in
 def per_example(pool: Pool, label: str) -> pd.DataFrame:
     """Per forget example of side ``label``: its index in D_train, epsilon, KLoM and
     U-LiRA accuracy against the retrains."""
-    side, retrain = pool.sides[label], pool.side("retrain")
-    n = min(len(side["phi"]), len(retrain["phi"]))
-    found = score({k: v[:n] for k, v in side.items()}, {k: v[:n] for k, v in retrain.items()})
+    found = pool.versus_retrain(label)
     return pd.DataFrame({"index": pool.split.forget_indices.numpy(), "epsilon": found.epsilon,
                          "klom": found.klom, "ulira": found.ulira}).sort_values("epsilon", ascending=False)
 
 
 def rank_fidelity(pool: Pool, labels: Sequence[str], sizes: Sequence[int], *, draws: int = 10,
                   seed: int = 0) -> pd.DataFrame:
-    """Cost against fidelity: for each pool size N in ``sizes``, the Kendall tau between
-    the ranking of ``labels`` by the final score at N (N random members per side) and at
-    the full pool, over ``draws`` random subsets (mean and 2.5-97.5 % interval)."""
+    """Cost against fidelity: for each number N of models per side in ``sizes`` (at most
+    :attr:`Pool.half`), the Kendall tau between the ranking of ``labels`` by the final
+    score from N random members and from all of them, over ``draws`` random subsets
+    (mean and 2.5-97.5 % interval)."""
     rng = np.random.default_rng(seed)
-    full_n = min(min(len(pool.sides[label]["phi"]) for label in labels), len(pool.sides["retrain"]["phi"]))
-    full = [score(pool.side(label, full_n), pool.side("retrain", full_n), seed=seed).final for label in labels]
+    full = [pool.versus_retrain(label, seed=seed).final for label in labels]
     rows = []
     for size in sizes:
-        if size > full_n:
+        if size > pool.half:
             continue
         taus = []
-        for _ in range(draws if size < full_n else 1):
-            pick = rng.choice(full_n, size, replace=False)
-            finals = [score(pool.side(label, members=pick), pool.side("retrain", members=pick), seed=seed).final
-                      for label in labels]
+        for _ in range(draws if size < pool.half else 1):
+            pick = np.sort(rng.choice(pool.half, size, replace=False))
+            finals = [pool.versus_retrain(label, pick, seed=seed).final for label in labels]
             taus.append(stats.kendalltau(finals, full).statistic)
         taus = np.nan_to_num(np.array(taus, float), nan=0.0)
         rows.append({"n": size, "tau": float(taus.mean()), "tau_low": float(np.percentile(taus, 2.5)),
@@ -468,9 +494,10 @@ def rank_fidelity(pool: Pool, labels: Sequence[str], sizes: Sequence[int], *, dr
     return pd.DataFrame(rows)
 
 
-#: Models per side of a preset's default pool. cpu: 32 + 32 memorising trainings of about
-#: 26 s each (notebook 03's original) are about 28 minutes; smoke: a quick check.
-POOL_SIZES = {"smoke": 8, "cpu": 32, "deep": 16, "gpu": 64, "paper": 128}
+#: Originals (and retrains) of a preset's default pool; every comparison uses half of
+#: each. cpu: 32 + 32 memorising trainings of about 26 s each (notebook 03's original)
+#: are about 28 minutes; smoke: a quick check (6 models per comparison side).
+POOL_SIZES = {"smoke": 12, "cpu": 32, "deep": 16, "gpu": 64, "paper": 128}
 #: The fidelity a cheaper pool must reach: Kendall tau of the ranking against the full pool's.
 TAU_TARGET = 0.9
 #: D_f accuracy within this of retrain's "matches in aggregate" (the leaderboard's threshold).
@@ -481,9 +508,17 @@ def verdicts(table: pd.DataFrame, known: pd.DataFrame, retrain_acc_forget: float
     """One line per scored method: indistinguishable from retrain per example (its
     forgetting score's interval reaches the score of retrain against retrain, the best
     this pool can show), only in aggregate (D_f accuracy within 0.05 of retrain's but not
-    per example), or neither."""
+    per example), or neither. Where the originals themselves reach that score, the pool
+    cannot express forgetting: one UNTESTABLE HERE line instead."""
     best = float(known.set_index("case").loc["retrain vs retrain (halves)", "forgetting_score"])
     lines = []
+    by = table.set_index("method")
+    if "original" in by.index and by.loc["original", "forgetting_high"] >= best:
+        return [f"UNTESTABLE HERE: the originals themselves are indistinguishable from retrain per example "
+                f"(forgetting score {by.loc['original', 'forgetting_score']:.3f}, interval up to "
+                f"{by.loc['original', 'forgetting_high']:.3f}, against {best:.3f} for retrain vs retrain): the "
+                f"pool cannot tell a model that trained on D_f from one that did not, so no method's score says "
+                f"more"]
     for _, row in table.iterrows():
         per_example = row.forgetting_high >= best
         aggregate = abs(row.acc_forget - retrain_acc_forget) <= AGGREGATE_THRESHOLD
