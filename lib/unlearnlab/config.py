@@ -3,7 +3,7 @@
 - ``smoke``: digits and a tiny CNN; seconds per notebook; what the tests run.
 - ``cpu``: Fashion-MNIST (a seeded, class-stratified 10,000-image subset of the 60,000
   training images; the whole test set) and the small CNN; the whole set of notebooks,
-  the three-seed leaderboard included, in 28-38 minutes on two CPU cores
+  the three-seed leaderboard included, in about an hour on two CPU cores
   (docs/performance.md); what ``make reproduce``
   runs. On the subset one training of the original takes about 8 s, which matters where
   notebooks retrain once per class and per seed.

@@ -366,7 +366,7 @@ def leaderboard_summary(ranked: pd.DataFrame, top: int = 3) -> str:
     from .leaderboard import rank_text
 
     rows = [f"| scenario | rank | method | {vocabulary.label('avg_gap')} | {vocabulary.label('acc_forget')} | "
-            f"{vocabulary.label('acc_test_retain')} |", "|:--|--:|:--|--:|--:|--:|"]
+            f"{vocabulary.label('acc_test_retain')} | flag |", "|:--|--:|:--|--:|--:|--:|:--|"]
     missing = []
     for scenario, part in ranked.groupby("scenario", sort=False):
         ranked_rows = part[part["rank"].notna()].sort_values(["rank", "avg_gap_mean"])
@@ -376,7 +376,8 @@ def leaderboard_summary(ranked: pd.DataFrame, top: int = 3) -> str:
             rows.append(f"| {scenario} | {place} | {row.method} | "
                         f"{vocabulary.pm(row.avg_gap_mean, row.avg_gap_std)} | "
                         f"{vocabulary.pm(row.acc_forget_mean, row.acc_forget_std)} | "
-                        f"{vocabulary.pm(row.acc_test_retain_mean, row.acc_test_retain_std)} |")
+                        f"{vocabulary.pm(row.acc_test_retain_mean, row.acc_test_retain_std)} | "
+                        f"{row.flag if isinstance(row.flag, str) else ''} |")
         floor = part.floor.iloc[0]
         within = ranked_rows[ranked_rows.avg_gap_mean <= floor]
         if within.empty:
