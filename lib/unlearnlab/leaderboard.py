@@ -371,8 +371,11 @@ def attack_separation(table: pd.DataFrame) -> pd.DataFrame:
             retrain = part.loc[part.method == "retrain", attack]
             sd = math.sqrt((original.var(ddof=1) + retrain.var(ddof=1)) / 2) if len(original) > 1 else float("nan")
             difference = abs(original.mean() - retrain.mean())
-            sds = difference / sd if sd > 0 else (float("inf") if difference > 0 else 0.0)
-            separates = bool(len(original) > 1 and sds > SEPARATION_SDS)
+            if sd > 0:
+                sds = difference / sd
+            else:  # no spread over requests: any difference separates (sds undefined, NaN)
+                sds = float("nan") if difference > 0 else 0.0
+            separates = bool(len(original) > 1 and (sds > SEPARATION_SDS if sd > 0 else difference > 0))
             if len(original) < 2:
                 reason = "one request: cannot tell"
             elif separates:

@@ -323,21 +323,23 @@ def regime_verdicts(preset: str, runs_root: Path | None = None) -> dict[str, str
     return found
 
 
-def claims_markdown(preset: str, reports: list[NotebookReport], runs_root: Path | None = None) -> str:
+def claims_markdown(preset: str, reports: list[NotebookReport], runs_root: Path | None = None, *,
+                    links: bool = True) -> str:
     """Claims at a glance: one row per declared claim, its verdict in each regime of
-    :data:`REGIMES` (``preset`` first), linked to the notebook's section of RESULTS.md."""
+    :data:`REGIMES` (``preset`` first), linked to the notebook's section of RESULTS.md
+    (``links``; the README leaves the links out to stay short)."""
     regimes = [preset] + [r for r in REGIMES if r != preset]
     verdicts = {r: regime_verdicts(r, runs_root) for r in regimes}
     titles = {r.name: r.title for r in reports}
-    rows = ["| claim | paper | " + " | ".join(f"verdict at `{r}`" for r in regimes) + " | details |",
-            "|:--|:--|" + ":--|" * len(regimes) + ":--|"]
+    rows = ["| claim | paper | " + " | ".join(f"verdict at `{r}`" for r in regimes) + (" | details |" if links else " |"),
+            "|:--|:--|" + ":--|" * len(regimes) + (":--|" if links else "")]
     for claim in claims.CLAIMS.values():
         cells = [verdicts[r].get(claim.id, "not run") for r in regimes]
         if all(c == "not run" for c in cells):
             continue
         section = titles.get(claim.notebook, claim.notebook)
         rows.append(f"| {claim.id} {claim.statement.replace('|', '/')} | {claim.paper} | "
-                    + " | ".join(cells) + f" | [RESULTS.md](RESULTS.md#{anchor(section)}) |")
+                    + " | ".join(cells) + (f" | [RESULTS.md](RESULTS.md#{anchor(section)}) |" if links else " |"))
     return "\n".join(rows)
 
 
@@ -412,7 +414,8 @@ def results_markdown(preset: str) -> tuple[str, str]:
     regime_path = paths.results_path("05-leaderboard-memorisation", preset)
     regime = pd.read_csv(regime_path) if regime_path.exists() else None
     headline = (f"{stamp}\n\n**Claims at a glance** (each verdict is tested in its notebook; "
-                f"*over seeds* where `make seeds` ran):\n\n{claims_markdown(preset, reports)}\n")
+                f"*over seeds* where `make seeds` ran; each claim's numbers: [RESULTS.md](RESULTS.md#claims-at-a-glance))"
+                f":\n\n{claims_markdown(preset, reports, links=False)}\n")
     if ranked is not None:
         headline += ("\n**Leaderboard** (notebook 05; mean ± std over requests; rank (best-worst the "
                      "paired bootstrap allows), methods that cannot be ordered share a rank; the full tables, "
