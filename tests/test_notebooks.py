@@ -168,6 +168,21 @@ def test_notebook_runs_at_smoke_and_reproduces_under_nbval(notebook, tmp_path, r
 
 
 @pytest.mark.notebooks
+def test_every_figure_of_the_smoke_run_fits_a_page_in_the_method_palette(runs_dir):
+    """The notebooks above drew every figure at smoke; each one's measurements (in its
+    folder's provenance sidecar) show it at most 7 in wide, no text under 7 pt, and
+    every method in the palette's colour for it."""
+    from unlearnlab import captions, plots
+
+    drawn = captions.committed_figures(runs_dir / "smoke" / "figures")
+    assert {(notebook, figure) for notebook, figure, _, _ in drawn} == {
+        (notebook.stem, figure) for notebook in NOTEBOOKS for figure in captions.CAPTIONS[notebook.stem]}
+    problems = [f"{notebook}/{figure}: {problem}" for notebook, figure, _, record in drawn
+                for problem in plots.figure_problems(record)]
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.notebooks
 def test_smoke_results_are_what_the_committed_code_produces(runs_dir):
     """The notebooks above wrote their smoke tables; every number must lie within its
     column's measured tolerance of the committed reference (tests/smoke_results.json,

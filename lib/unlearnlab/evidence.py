@@ -281,3 +281,36 @@ def unsir(single: pd.DataFrame, multi: pd.DataFrame, ablation: pd.DataFrame, *, 
                    f"{lr:g}: {row['with']:.3f} / {row['without']:.3f}" for lr, row in by_rate.iterrows())
                + f"; informative rates: {', '.join(f'{lr:g}' for lr in informative.index) or 'none'}")
     return [v1, v2, v3, v4]
+
+
+def instance_regime(table: pd.DataFrame, *, full: str = "l2ul (full)",
+                    reference: str = "l2ul (reference loop)") -> list[str]:
+    """What notebook 03's verdicts stand on, one line each: the memorisation gap on D_f
+    by k with its standard error (at retrain's accuracy), the adversarial examples'
+    hit rate and step caps, and the reference's training loop against ours."""
+    orig = table[table.method == "original"].set_index("k")
+    ret = table[table.method == "retrain"].set_index("k")
+    gap = orig.acc_forget - ret.acc_forget  # what only training on D_f explains
+    se = (ret.acc_forget * (1 - ret.acc_forget) / ret.index.to_series()).clip(lower=0) ** 0.5
+    lines = [f"Regime: the original's train accuracy (D_r) {orig.acc_retain.iloc[0]:.3f}, test accuracy "
+             f"{orig.acc_test.iloc[0]:.3f}; memorisation gap on D_f by k: "
+             + ", ".join(f"{k}: {g:+.3f} (standard error {s:.3f})" for k, g, s in zip(gap.index, gap, se,
+                                                                                     strict=True))]
+    arm = table[table.method == full].set_index("k")
+    lines.append(f"Attack: {arm.adv_hit_rate.mean():.1%} of the adversarial examples hit their targets; "
+                 f"step caps by k: {', '.join(f'{k}: {int(c)}' for k, c in arm.step_cap.items())}")
+    ref = table[table.method == reference].set_index("k")
+    if len(ref):
+        lines.append("The reference's loop on the same model (BatchNorm in train mode, sequential batches, MAS "
+                     "on batch means) vs ours, by k: " + "; ".join(
+                         f"k={k}: D_f {ref.acc_forget[k]:.3f} vs {arm.acc_forget[k]:.3f}, test "
+                         f"{ref.acc_test[k]:.3f} vs {arm.acc_test[k]:.3f}, steps {int(ref.steps[k])} vs "
+                         f"{int(arm.steps[k])}" for k in arm.index))
+    return lines
+
+
+def retain_subset_share(labels: torch.Tensor, per_class: int) -> float:
+    """The share of D_r in UNSIR's retain subset of ``per_class`` images per class
+    (``labels``: D_r's labels)."""
+    counts = labels.bincount()
+    return float(counts.clamp(max=per_class).sum() / counts.sum())

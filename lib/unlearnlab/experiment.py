@@ -236,6 +236,22 @@ def continual_table(preset: Preset, dataset: Dataset, original: nn.Module,
     return pd.DataFrame(rows)
 
 
+def retrain_steps(preset: Preset, split: ForgetSplit) -> int:
+    """The update steps of retraining from scratch on D_r: the preset's epochs times the
+    batches of D_r (the reference every "few steps" claim compares with)."""
+    return preset.train.epochs * -(-len(split.retain_indices) // preset.train.batch_size)
+
+
+def with_retrain_steps(table: pd.DataFrame, preset: Preset, splits: dict[str, ForgetSplit]) -> pd.DataFrame:
+    """``table`` (a :func:`sweep`, one row per forget set and method) with retrain's rows
+    given their :func:`retrain_steps`, so a figure of steps shows the reference."""
+    table = table.copy()
+    is_retrain = table["method"] == "retrain"
+    table.loc[is_retrain, "steps"] = table.loc[is_retrain, "forget"].map(
+        {label: retrain_steps(preset, split) for label, split in splits.items()})
+    return table
+
+
 def change_report(dataset: Dataset, forget_sets: dict[str, ForgetSplit],
                   models_by_set: dict[str, dict[str, nn.Module]], methods: list[str], *,
                   images: int = 500, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -1,4 +1,15 @@
-"""One seaborn theme, the recurring figures, and ``save`` with stable metadata."""
+"""The paper theme, the method palette, every figure the notebooks draw, and ``save``
+with a provenance sidecar.
+
+Figures are sized for a two-column paper: :data:`COLUMN` (3.25 in) or :data:`PAGE`
+(6.5 in) wide, never wider than :data:`MAX_WIDTH`, with no text under :data:`MIN_TEXT_PT`
+at that size. Every plot coloured by method takes :func:`method_palette`; variants of a
+method ("unsir (no noise)") differ by shade, marker and dash. Axis labels come from
+:func:`unlearnlab.vocabulary.label`, the mapping the tables use. :func:`save` records
+what each figure is (its commit, its parameters, its size, its smallest text and its
+legend's colours) in the folder's :data:`PROVENANCE` sidecar, so the image bytes never
+change unless the pixels do, and the tests can check every figure a run draws.
+"""
 
 from __future__ import annotations
 
@@ -12,16 +23,30 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
-from matplotlib.ticker import MaxNLocator
+from matplotlib.colors import to_hex, to_rgb
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch, Rectangle
+from matplotlib.text import Text
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from . import paths, vocabulary
 from .experiment import TUNED, tuned_pairs
+
+#: A column and a page of a two-column paper, and the widest a figure may be (inches).
+COLUMN, PAGE, MAX_WIDTH = 3.25, 6.5, 7.0
+#: The smallest text a figure may carry at its saved size (points).
+MIN_TEXT_PT = 7.0
+#: Resolution of the PNGs (the PDFs are vector).
+DPI = 150
+_TEXT_SIZES = {"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "xtick.labelsize": 7,
+               "ytick.labelsize": 7, "legend.fontsize": 7, "legend.title_fontsize": 7,
+               "figure.titlesize": 8.5}
 
 # PDF: no creation date; PNG: no software version. Same figure -> same bytes, at any commit.
 _PDF_METADATA = {"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None}
 _PNG_METADATA = {"Software": None}
 
-#: The sidecar in each figure folder naming the commit each figure was drawn at.
+#: The sidecar in each figure folder: per figure, its commit, parameters and measurements.
 PROVENANCE = "provenance.json"
 
 
@@ -31,30 +56,95 @@ def figure_metadata(ext: str) -> dict:
     return dict(_PDF_METADATA) if ext == "pdf" else dict(_PNG_METADATA)
 
 
-def _record_provenance(directory: Path, name: str) -> None:
+def set_theme() -> None:
+    """The project's one look: seaborn's paper context and whitegrid style, text of 7 to
+    8.5 pt, colourblind palette for anything not coloured by method. Also seeds numpy's
+    global generator, which seaborn's strip-plot jitter draws from, so a notebook re-run
+    draws its points where the last run did."""
+    np.random.seed(0)
+    sns.set_theme(context="paper", style="whitegrid", palette="colorblind", rc=_TEXT_SIZES)
+    plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": DPI, "savefig.bbox": "tight",
+                         "savefig.pad_inches": 0.03, "svg.hashsalt": "unlearnlab", "pdf.fonttype": 42})
+
+
+def _handle_colour(handle) -> str | None:
+    """The colour a legend entry shows (line, bar, marker or error bar)."""
+    if isinstance(handle, Line2D):
+        return to_hex(handle.get_color())
+    if isinstance(handle, Patch):
+        return to_hex(handle.get_facecolor())
+    for getter in ("get_facecolor", "get_edgecolor", "get_color"):
+        colours = getattr(handle, getter, lambda: [])()
+        if len(colours) and np.asarray(colours).ndim == 2 and np.asarray(colours)[0][3] > 0:
+            return to_hex(np.asarray(colours)[0])
+    return None
+
+
+def legend_colours(fig: plt.Figure) -> dict[str, str]:
+    """``{label: colour}`` of every legend entry of the figure."""
+    legends = list(fig.legends) + [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
+    colours = {}
+    for legend in legends:
+        for handle, text in zip(legend.legend_handles, legend.get_texts(), strict=False):
+            colour = _handle_colour(handle)
+            if colour is not None:
+                colours.setdefault(text.get_text(), colour)
+    return colours
+
+
+def smallest_text(fig: plt.Figure) -> float | None:
+    """The smallest font size (pt) of any visible text in the figure."""
+    fig.canvas.draw()
+    sizes = [t.get_fontsize() for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    return min(sizes) if sizes else None
+
+
+def figure_facts(fig: plt.Figure, png: Path) -> dict:
+    """What a reviewer checks first, measured on the saved PNG and the figure that drew
+    it: width and height (inches), the smallest text (pt) and the legend's colours."""
+    from PIL import Image
+
+    with Image.open(png) as image:
+        width, height = image.size
+    return {"width_in": round(width / DPI, 2), "height_in": round(height / DPI, 2),
+            "smallest_text_pt": smallest_text(fig), "legend_colours": legend_colours(fig)}
+
+
+def palette_problems(colours: dict[str, str]) -> list[str]:
+    """Legend entries that name a method (or a variant of one) but do not show the
+    colour :func:`method_palette` gives it among the methods of the same legend."""
+    named = [label for label in colours if label.split(" (")[0] in _METHOD_COLORS or label in _METHOD_COLORS]
+    expected = method_palette(named)
+    return [f"{label}: {colours[label]} where the palette gives {expected[label]}"
+            for label in named if colours[label].lower() != expected[label].lower()]
+
+
+def figure_problems(facts: dict) -> list[str]:
+    """What keeps a figure out of a paper: wider than :data:`MAX_WIDTH`, text under
+    :data:`MIN_TEXT_PT`, a method in a colour that is not its own."""
+    problems = []
+    if facts["width_in"] > MAX_WIDTH:
+        problems.append(f"{facts['width_in']:.2f} in wide (at most {MAX_WIDTH})")
+    if facts["smallest_text_pt"] is not None and facts["smallest_text_pt"] < MIN_TEXT_PT:
+        problems.append(f"text of {facts['smallest_text_pt']:.1f} pt (at least {MIN_TEXT_PT})")
+    return problems + palette_problems(facts.get("legend_colours", {}))
+
+
+def _record_provenance(directory: Path, name: str, record: dict) -> None:
     sidecar = directory / PROVENANCE
     try:
         records = json.loads(sidecar.read_text())
     except (OSError, ValueError):
         records = {}
-    records[name] = {"commit": paths.commit_stamp()}
-    paths.atomic_write_text(sidecar, json.dumps(dict(sorted(records.items())), indent=1) + "\n")
+    records[name] = record
+    paths.atomic_write_text(sidecar, json.dumps(dict(sorted(records.items())), indent=1, sort_keys=True) + "\n")
 
 
-def set_theme() -> None:
-    """The project's one look: seaborn whitegrid, colourblind palette, readable sizes.
-    Also seeds numpy's global generator, which seaborn's strip-plot jitter draws from, so
-    a notebook re-run draws its points where the last run did."""
-    np.random.seed(0)
-    sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
-    plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 150, "savefig.bbox": "tight",
-                         "svg.hashsalt": "unlearnlab", "pdf.fonttype": 42})
-
-
-def save(fig: plt.Figure, name: str, directory: Path | None) -> list[Path]:
+def save(fig: plt.Figure, name: str, directory: Path | None, *, parameters: dict | None = None) -> list[Path]:
     """Write ``directory/name.png`` and ``directory/name.pdf`` with stable metadata, so
-    re-drawing an unchanged figure leaves identical files, and record the commit in the
-    folder's :data:`PROVENANCE` sidecar.
+    re-drawing an unchanged figure leaves identical files, and record in the folder's
+    :data:`PROVENANCE` sidecar the commit, ``parameters`` (the notebook, preset and seed)
+    and :func:`figure_facts`.
 
     ``directory=None`` writes nothing: the notebooks pass it unless ``SAVE_FIGURES`` is
     on, so an interactive run never overwrites the committed figures."""
@@ -67,13 +157,62 @@ def save(fig: plt.Figure, name: str, directory: Path | None) -> list[Path]:
         path = directory / f"{name}.{ext}"
         fig.savefig(path, format=ext, metadata=figure_metadata(ext))
         written.append(path)
-    _record_provenance(directory, name)
+    _record_provenance(directory, name, {"commit": paths.commit_stamp(), **(parameters or {}),
+                                         **figure_facts(fig, written[0])})
     return written
+
+
+def _legend_below(fig: plt.Figure, axes=(), *, extra: dict | None = None, title: str | None = None,
+                  columns: int | None = None, markerscale: float = 1.0) -> None:
+    """One legend for all ``axes`` (one entry per label, plus ``extra``), centred under
+    the figure in as many columns as its width holds."""
+    handles: dict[str, object] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            if not label.startswith("_"):
+                handles.setdefault(label, handle)
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+    handles.update(extra or {})
+    if not handles:
+        return
+    longest = max(len(line) for label in handles for line in label.split("\n"))
+    fits = int(fig.get_figwidth() // (0.45 + 0.052 * longest))
+    ncol = columns or max(1, min(len(handles), fits))
+    fig.legend(list(handles.values()), list(handles), loc="upper center", bbox_to_anchor=(0.5, 0.0),
+               ncol=ncol, frameon=False, title=title, markerscale=markerscale)
+
+
+def _suptitle(fig: plt.Figure, title: str) -> None:
+    """The figure's title, wrapped to its width."""
+    if title:
+        fig.suptitle(_wrap(title, int(fig.get_figwidth() * 14)))
+
+
+def _class_colours(n: int) -> list:
+    """Colours for classes (not methods): tab10, then tab20."""
+    return sns.color_palette("tab10" if n <= 10 else "tab20", n)
+
+
+def _wrap(text: str, width: int) -> str:
+    return textwrap.fill(text, width)
+
+
+def _tick_labels(ax, axis: str = "x", rotation: float = 30) -> None:
+    labels = ax.get_xticklabels() if axis == "x" else ax.get_yticklabels()
+    for label in labels:
+        label.set_rotation(rotation)
+        label.set_ha("right" if axis == "x" and rotation else "center")
+        label.set_rotation_mode("anchor")
+
+
+# --------------------------------------------------------------------------------------
+# Notebook 00: the original model and the baselines
 
 
 def training_curve(history, title: str = "Training curve") -> plt.Figure:
     """Loss and accuracy per epoch (train, and test when recorded)."""
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.2))
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(PAGE, 2.3))
     ax_loss.plot(history.epoch, history.train_loss, marker="o")
     ax_loss.set(xlabel="epoch", ylabel="train loss (cross-entropy)")
     ax_acc.plot(history.epoch, history.train_acc, marker="o", label="train")
@@ -83,7 +222,7 @@ def training_curve(history, title: str = "Training curve") -> plt.Figure:
     ax_acc.legend()
     for ax in (ax_loss, ax_acc):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    fig.suptitle(title)
+    _suptitle(fig, title)
     fig.tight_layout()
     return fig
 
@@ -94,46 +233,54 @@ def confusion_matrix(predictions: torch.Tensor, labels: torch.Tensor,
     k = len(class_names)
     counts = torch.bincount(labels * k + predictions, minlength=k * k).reshape(k, k).double()
     percent = (100 * counts / counts.sum(1, keepdim=True).clamp_min(1)).numpy()
-    size = max(4.5, 0.45 * k + 2)
-    fig, ax = plt.subplots(figsize=(size + 1, size))
-    sns.heatmap(percent, annot=k <= 12, fmt=".0f", cmap="Blues", vmin=0, vmax=100,
-                xticklabels=class_names, yticklabels=class_names, cbar_kws={"label": "% of true class"},
+    side = min(PAGE - 1.0, max(2.4, 0.34 * k + 1.2))
+    fig, ax = plt.subplots(figsize=(side + 0.9, side))
+    sns.heatmap(percent, annot=k <= 12, fmt=".0f", cmap="Blues", vmin=0, vmax=100, annot_kws={"size": 7},
+                xticklabels=class_names, yticklabels=class_names, cbar_kws={"label": "% of the true class"},
                 ax=ax)
-    ax.set(xlabel="predicted", ylabel="true", title=title)
+    ax.set(xlabel="predicted class", ylabel="true class", title=title)
+    _tick_labels(ax, "x", 40)
     return fig
 
 
 def per_class_accuracy(accuracies: pd.DataFrame, title: str = "Per-class test accuracy") -> plt.Figure:
     """Bars of accuracy per class; ``accuracies`` has columns class, accuracy
     (and optionally model, one bar colour per model)."""
-    fig, ax = plt.subplots(figsize=(max(6, 0.6 * accuracies["class"].nunique() + 2), 3.5))
+    fig, ax = plt.subplots(figsize=(PAGE, 2.4))
     hue = "model" if "model" in accuracies else None
     sns.barplot(data=accuracies, x="class", y="accuracy", hue=hue, ax=ax)
-    ax.set(ylim=(0, 1.02), xlabel="", ylabel="accuracy", title=title)
-    ax.tick_params(axis="x", rotation=30)
+    ax.set(ylim=(0, 1.02), xlabel="", ylabel="test accuracy", title=title)
+    _tick_labels(ax, "x", 30)
+    fig.tight_layout()
+    if hue:
+        _legend_below(fig, [ax])
     return fig
 
 
 def method_comparison(table: pd.DataFrame, metrics: Sequence[str] = ("acc_forget", "acc_retain", "acc_test"),
                       title: str = "Unlearning methods") -> plt.Figure:
-    """Grouped bars: one group per metric, one bar per method."""
+    """Grouped bars: one group per metric (its reader's label), one bar per method in
+    the method's colour."""
     long = table.melt(id_vars="method", value_vars=list(metrics), var_name="metric", value_name="value")
-    long["metric"] = long["metric"].map(lambda column: textwrap.fill(vocabulary.label(column), 16))
-    fig, ax = plt.subplots(figsize=(1.6 * len(metrics) + 4, 3.6))
-    sns.barplot(data=long, x="metric", y="value", hue="method", ax=ax,
+    long["metric"] = long["metric"].map(lambda column: _wrap(vocabulary.label(column), 18))
+    fig, ax = plt.subplots(figsize=(PAGE, 2.5))
+    sns.barplot(data=long, x="metric", y="value", hue="method", ax=ax, saturation=1,
                 palette=method_palette(long["method"].unique()))
-    ax.set(ylim=(0, 1.05), xlabel="", ylabel="accuracy / fraction", title=title)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    ax.set(ylim=(0, 1.05), xlabel="", ylabel="accuracy / attack score", title=title)
+    fig.tight_layout()
+    _legend_below(fig, [ax])
     return fig
 
 
 def image_grid(images: torch.Tensor, titles: Sequence[str] | None = None, *, columns: int = 8,
                title: str = "") -> plt.Figure:
-    """Images (N, C, H, W), each min-max scaled on its own (so noise is visible)."""
+    """Images (N, C, H, W) on a page-wide grid, each min-max scaled on its own (so noise
+    is visible)."""
     n = len(images)
     rows = -(-n // columns)
+    cell = PAGE / columns
     title_lines = 1 + max((t.count("\n") for t in titles), default=0) if titles is not None else 0
-    fig, axes = plt.subplots(rows, columns, figsize=(1.3 * columns, (1.25 + 0.2 * title_lines) * rows + 0.4),
+    fig, axes = plt.subplots(rows, columns, figsize=(PAGE, (cell + 0.14 * title_lines) * rows + 0.35),
                              squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
@@ -143,47 +290,92 @@ def image_grid(images: torch.Tensor, titles: Sequence[str] | None = None, *, col
         img = (img - img.min()) / (img.max() - img.min()).clamp_min(1e-8)
         ax.imshow(img.permute(1, 2, 0).squeeze(-1).numpy(), cmap="gray" if img.shape[0] == 1 else None)
         if titles is not None:
-            ax.set_title(titles[i], fontsize=8)
-    fig.suptitle(title)
+            ax.set_title(titles[i], fontsize=7)
+    _suptitle(fig, title)
     fig.tight_layout()
     return fig
 
 
+# --------------------------------------------------------------------------------------
+# Notebook 01: what changes inside the network
+
+
 def weight_change_lines(changes: pd.DataFrame, *, hue: str = "method",
                         title: str = "Relative weight change per layer") -> plt.Figure:
-    """Relative Frobenius change per conv/linear layer (x: layers in forward order)."""
-    layers = changes[changes["kind"].isin(["conv", "linear"])]
-    fig, ax = plt.subplots(figsize=(max(6, 0.5 * layers["layer"].nunique() + 3), 3.6))
-    sns.lineplot(data=layers, x="layer", y="relative_change", hue=hue, marker="o", sort=False, ax=ax)
-    ax.set(xlabel="layer (input -> output)", ylabel="||W - W0|| / ||W0||", title=title)
-    ax.tick_params(axis="x", rotation=45)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    """Relative Frobenius change per conv/linear layer (x: layers in forward order), one
+    line per method in its colour."""
+    layers = changes[changes["kind"].isin(["conv", "linear"])].copy()
+    names = vocabulary.layer_labels(layers["layer"])
+    layers["layer"] = layers["layer"].map(names)
+    fig, ax = plt.subplots(figsize=(PAGE, 2.5))
+    for name in dict.fromkeys(layers[hue]):
+        part = layers[layers[hue] == name]
+        ax.plot(part["layer"], part["relative_change"], color=method_color(name), marker=method_marker(name),
+                label=name)
+    ax.set(xlabel="layer (input to output)", ylabel=vocabulary.label("relative_change"), ylim=(0, None),
+           title=title)
+    _tick_labels(ax, "x", 30)
+    fig.tight_layout()
+    _legend_below(fig, [ax])
     return fig
 
 
-def relevance_heatmaps(images: torch.Tensor, relevance: torch.Tensor, titles: Sequence[str],
-                       *, title: str = "") -> plt.Figure:
-    """Each image above its LRP relevance map (summed over channels), each map scaled to
-    its own largest magnitude; the colour bar reads red = evidence for the predicted
-    class, blue = against it."""
-    n = len(images)
-    fig, axes = plt.subplots(2, n, figsize=(1.6 * n + 1.0, 3.8), squeeze=False,
-                             gridspec_kw={"right": 0.92, "wspace": 0.08, "hspace": 0.25})
-    shown = None
-    for i in range(n):
-        img = images[i].float()
-        img = (img - img.min()) / (img.max() - img.min()).clamp_min(1e-8)
-        axes[0, i].imshow(img.permute(1, 2, 0).squeeze(-1).numpy(), cmap="gray" if img.shape[0] == 1 else None)
-        axes[0, i].set_title(titles[i], fontsize=8)
-        heat = relevance[i].sum(0).numpy()
-        bound = max(float(abs(heat).max()), 1e-12)
-        shown = axes[1, i].imshow(heat / bound, cmap="bwr", vmin=-1, vmax=1)
-        for ax in axes[:, i]:
-            ax.axis("off")
-    bar = fig.colorbar(shown, cax=fig.add_axes((0.94, 0.1, 0.012, 0.36)), ticks=[-1, 0, 1])
-    bar.ax.set_yticklabels(["against", "0", "for"], fontsize=8)
-    bar.set_label("relevance / max |relevance|", fontsize=8)
-    fig.suptitle(title)
+def weight_change_facets(weights: pd.DataFrame, *, title: str = "") -> plt.Figure:
+    """One panel per method, one line per forget set (light = few classes removed, dark
+    = many), relative weight change per conv/linear layer on one scale from 0, so sizes
+    compare across panels (Liao & Lin 2024's per-layer analysis)."""
+    layers = weights[weights["kind"].isin(["conv", "linear"])].copy()
+    layers["layer"] = layers["layer"].map(vocabulary.layer_labels(layers["layer"]))
+    methods = list(dict.fromkeys(layers["method"]))
+    sets = list(dict.fromkeys(layers["forget"]))
+    columns = min(3, len(methods))
+    rows = -(-len(methods) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(PAGE, 1.75 * rows + 0.4), sharey=True, squeeze=False)
+    shades = sns.color_palette("crest", len(sets))
+    for ax, method in zip(axes.flat, methods, strict=False):
+        for colour, forget in zip(shades, sets, strict=True):
+            part = layers[(layers["method"] == method) & (layers["forget"] == forget)]
+            ax.plot(part["layer"], part["relative_change"], color=colour, marker="o", ms=3, label=str(forget))
+        ax.set_title(method, color=method_color(method))
+        ax.set(xlabel="", ylim=(0, None))
+        _tick_labels(ax, "x", 35)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(vocabulary.label("relative_change"))
+    for ax in list(axes.flat)[len(methods):]:
+        ax.axis("off")
+    _suptitle(fig, title)
+    fig.tight_layout()
+    _legend_below(fig, [axes.flat[0]], title="classes removed")
+    return fig
+
+
+def cka_facets(cka: pd.DataFrame, *, title: str = "") -> plt.Figure:
+    """Linear CKA per stage, one panel per (reference model, forget set), one line per
+    method in its colour; solid on forget-class images, dashed on retain-class images."""
+    cka = cka.copy()
+    cka["stage"] = cka["stage"].map(vocabulary.layer_labels(cka["stage"]))
+    versus = list(dict.fromkeys(cka["versus"]))
+    sets = list(dict.fromkeys(cka["forget"]))
+    styles = _variant_styles(list(dict.fromkeys(cka["method"])))
+    fig, axes = plt.subplots(len(versus), len(sets), figsize=(PAGE, 1.7 * len(versus) + 0.5),
+                             sharex=True, sharey=True, squeeze=False)
+    for (r, reference), (c, forget) in ((a, b) for a in enumerate(versus) for b in enumerate(sets)):
+        ax = axes[r, c]
+        for method, (colour, _, marker) in styles.items():
+            for images, dash in zip(dict.fromkeys(cka["images"]), ("-", "--"), strict=False):
+                part = cka[(cka.versus == reference) & (cka.forget == forget) & (cka.method == method)
+                           & (cka.images == images)]
+                ax.plot(part["stage"], part["cka"], color=colour, ls=dash, marker=marker, ms=3,
+                        label=method if dash == "-" else None)
+        ax.set_title(f"vs {reference}, {forget}")
+        ax.set(ylim=(min(0.0, float(cka["cka"].min())), 1.04), xlabel="", ylabel="linear CKA" if c == 0 else "")
+        _tick_labels(ax, "x", 35)
+    _suptitle(fig, title)
+    fig.tight_layout()
+    images = list(dict.fromkeys(cka["images"]))
+    extra = {f"on {name}": Line2D([], [], color="0.3", ls=dash) for name, dash in zip(images, ("-", "--"),
+                                                                                        strict=False)}
+    _legend_below(fig, [axes[0, 0]], extra=extra)
     return fig
 
 
@@ -191,21 +383,150 @@ def embedding_panels(embeddings: pd.DataFrame, class_names: Sequence[str], forge
                      *, title: str = "") -> plt.Figure:
     """One t-SNE panel per model; forgotten classes drawn large with a black edge."""
     names = list(dict.fromkeys(embeddings["model"]))
-    fig, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names), 3.8), squeeze=False)
-    palette = sns.color_palette("tab10", len(class_names))
+    side = min(1.9, PAGE / len(names))
+    fig, axes = plt.subplots(1, len(names), figsize=(PAGE, side + 0.35), squeeze=False)
+    palette = _class_colours(len(class_names))
     for ax, name in zip(axes[0], names, strict=True):
         part = embeddings[embeddings["model"] == name]
         for c, cname in enumerate(class_names):
             pts = part[part["label"] == c]
             forgotten = c in forget_classes
-            ax.scatter(pts["x"], pts["y"], s=18 if forgotten else 5, color=palette[c % 10],
+            ax.scatter(pts["x"], pts["y"], s=12 if forgotten else 3, color=palette[c],
                        edgecolors="black" if forgotten else "none", linewidths=0.4,
                        label=f"{cname}{' (forgotten)' if forgotten else ''}", alpha=0.9 if forgotten else 0.6)
-        ax.set(title=name, xticks=[], yticks=[])
-    axes[0, -1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=7, markerscale=2)
-    fig.suptitle(title)
+        ax.set_title(name, color=method_color(name))
+        ax.set(xticks=[], yticks=[])
+    _suptitle(fig, title)
+    fig.tight_layout()
+    _legend_below(fig, [axes[0, 0]], markerscale=2)
+    return fig
+
+
+# --------------------------------------------------------------------------------------
+# Notebook 02: relevance
+
+
+def relevance_heatmaps(images: torch.Tensor, relevance: torch.Tensor, titles: Sequence[str],
+                       *, title: str = "") -> plt.Figure:
+    """Each image above its relevance map (summed over channels), each map scaled to its
+    own largest magnitude; red = evidence for the predicted class, blue = against it."""
+    n = len(images)
+    cell = (PAGE - 0.5) / n
+    fig, axes = plt.subplots(2, n, figsize=(PAGE, 2 * cell + 0.75), squeeze=False,
+                             gridspec_kw={"right": 0.9, "wspace": 0.06, "hspace": 0.12})
+    shown = None
+    for i in range(n):
+        img = images[i].float()
+        img = (img - img.min()) / (img.max() - img.min()).clamp_min(1e-8)
+        axes[0, i].imshow(img.permute(1, 2, 0).squeeze(-1).numpy(), cmap="gray" if img.shape[0] == 1 else None)
+        axes[0, i].set_title(titles[i], fontsize=7)
+        heat = relevance[i].sum(0).numpy()
+        bound = max(float(abs(heat).max()), 1e-12)
+        shown = axes[1, i].imshow(heat / bound, cmap="bwr", vmin=-1, vmax=1)
+        for ax in axes[:, i]:
+            ax.axis("off")
+    bar = fig.colorbar(shown, cax=fig.add_axes((0.92, 0.12, 0.012, 0.33)), ticks=[-1, 0, 1])
+    bar.ax.set_yticklabels(["against", "0", "for"], fontsize=7)
+    bar.set_label("relevance / max", fontsize=7)
+    _suptitle(fig, title)
+    return fig
+
+
+def unit_relevance(relevance: torch.Tensor, frequency: torch.Tensor, kept: Sequence[int], k: int, *,
+                   title: str = "") -> plt.Figure:
+    """The relevance of every penultimate unit for every sample (histogram), and how
+    often each unit is among a sample's top-k (bars, most frequent first; the units cut
+    in the method's colour)."""
+    width = relevance.shape[1]
+    order = frequency.argsort(descending=True)
+    fig, (ax_hist, ax_freq) = plt.subplots(1, 2, figsize=(PAGE, 2.3))
+    ax_hist.hist(relevance.flatten().numpy(), bins=60, color="0.5")
+    ax_hist.set(xlabel="relevance of a penultimate unit (one sample)", ylabel="unit-sample pairs", yscale="log",
+                title=f"{relevance.shape[0]} samples × {width} units")
+    cut = set(int(u) for u in kept)
+    colours = [method_color("lrp_path") if int(u) in cut else "0.75" for u in order]
+    ax_freq.bar(range(width), frequency[order].numpy(), color=colours, width=1.0)
+    ax_freq.set(xlabel="units, most frequent first", ylabel=f"samples with the unit in top-{k}",
+                title=f"the N = {len(cut)} units cut (coloured)")
+    _suptitle(fig, title)
     fig.tight_layout()
     return fig
+
+
+def per_request_boxes(table: pd.DataFrame, x: str, columns: Sequence[str], *, order: Sequence[str] | None = None,
+                      hue: str = "forget", title: str = "") -> plt.Figure:
+    """One panel per column: a box per ``x`` value (a method, a stage) over the requests,
+    with one point per request coloured by ``hue`` (the forgotten class)."""
+    order = list(order) if order is not None else list(dict.fromkeys(table[x]))
+    hues = list(dict.fromkeys(table[hue]))
+    colours = dict(zip(hues, _class_colours(len(hues)), strict=True))
+    fig, axes = plt.subplots(1, len(columns), figsize=(PAGE, 2.9), sharey=True, squeeze=False)
+    for ax, column in zip(axes[0], columns, strict=True):
+        sns.boxplot(data=table, x=x, y=column, order=order, color="0.88", fliersize=0, linewidth=0.8, ax=ax)
+        sns.stripplot(data=table, x=x, y=column, order=order, hue=hue, hue_order=hues, palette=colours,
+                      size=3.5, ax=ax, legend=ax is axes[0, 0])
+        ax.set(xlabel="", ylabel="accuracy", ylim=(-0.03, 1.03), title=vocabulary.label(column))
+        _tick_labels(ax, "x", 35)
+    _suptitle(fig, title)
+    fig.tight_layout()
+    _legend_below(fig, [axes[0, 0]], title=vocabulary.label(hue) if hue != "forget" else "forgotten class")
+    return fig
+
+
+def impair_repair_boxes(single: pd.DataFrame, *, title: str = "") -> plt.Figure:
+    """UNSIR's two phases against retrain and finetune over single-class requests (Tarun
+    et al. 2023): D_f and retained-class test accuracy after impair (the ``impair_*``
+    columns of the unsir rows) and after repair, one point per forgotten class."""
+    unsir = single[single["method"] == "unsir"]
+    phases = pd.concat([
+        unsir.assign(method="unsir, after impair", acc_forget=unsir["impair_acc_forget"],
+                     acc_test_retain=unsir["impair_acc_test_retain"]),
+        single.assign(method=single["method"].replace({"unsir": "unsir, after repair"})),
+    ])
+    order = ["retrain", "finetune", "unsir, after impair", "unsir, after repair"]
+    return per_request_boxes(phases[phases["method"].isin(order)], "method", ["acc_forget", "acc_test_retain"],
+                             order=order, title=title)
+
+
+def _label_points(ax, xs: Sequence[float], ys: Sequence[float], labels: Sequence[str], *,
+                  near: float = 0.03) -> None:
+    """Annotate points; points within ``near`` of each other in both axes share one
+    label ("N = 30 %, 50 %"), so labels never pile up."""
+    groups: list[tuple[float, float, list[str]]] = []
+    for x, y, label in zip(xs, ys, labels, strict=True):
+        for gx, gy, members in groups:
+            if abs(gx - x) < near and abs(gy - y) < near:
+                members.append(label)
+                break
+        else:
+            groups.append((x, y, [label]))
+    for x, y, members in groups:
+        ax.annotate(", ".join(members), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+
+
+def n_keep_tradeoff(curve: pd.DataFrame, retrain: pd.Series, *, title: str = "") -> plt.Figure:
+    """Forgetting against keeping as the share N of the layer's units cut grows:
+    ``curve`` is indexed by N with (column, mean/std) columns for acc_forget and
+    acc_test_retain; the line follows N in increasing order; retrain is the star."""
+    curve = curve.sort_index()
+    x_mean, x_std = curve[("acc_test_retain", "mean")], curve[("acc_test_retain", "std")]
+    y_mean, y_std = curve[("acc_forget", "mean")], curve[("acc_forget", "std")]
+    fig, ax = plt.subplots(figsize=(COLUMN + 0.5, 2.8))
+    ax.errorbar(x_mean, y_mean, xerr=clipped_error(x_mean, x_std), yerr=clipped_error(y_mean, y_std),
+                marker=method_marker("lrp_path"), ms=4, capsize=2, lw=1, color=method_color("lrp_path"),
+                label="lrp_path")
+    _label_points(ax, x_mean.tolist(), y_mean.tolist(), [f"{n:.0%}" for n in curve.index])
+    ax.scatter([retrain["acc_test_retain"]], [retrain["acc_forget"]], marker="*", s=90, zorder=5,
+               color=method_color("retrain"), label="retrain")
+    ax.set(xlabel=vocabulary.label("acc_test_retain"), ylabel="train accuracy, forgotten class",
+           xlim=(-0.02, 1.02), ylim=(-0.03, 1.03), title=title)
+    ax.legend(loc="center left", title="labels: N, share cut")
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------------------
+# Lines per method: sweeps and successive requests (notebooks 01, 03, 04)
 
 
 def clipped_error(mean, spread, low: float = 0.0, high: float = 1.0):
@@ -216,52 +537,107 @@ def clipped_error(mean, spread, low: float = 0.0, high: float = 1.0):
             (high - mean).clip(lower=0).combine(spread, min).to_numpy()]
 
 
-_VARIANT_DASHES = ("-", "--", ":", "-.")
+_VARIANT_DASHES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1)), (0, (1, 1)))
+_VARIANT_MARKERS = ("s", "^", "D", "v", "P", "X")
+#: Drawn above every other line, in this order (the target and the reference rows).
+_ON_TOP = ("original", "retrain (other seed)", "retrain")
+
+
+def _variant_styles(methods: Sequence[str]) -> dict[str, tuple[str, object, str]]:
+    """``{name: (colour, dash, marker)}``: a method its colour, solid, its marker; its
+    variants (in alphabetical order) shades of that colour, each with its own dash and
+    marker, so that no two lines are told apart by shade alone."""
+    palette = method_palette(methods)
+    styles = {}
+    for name in methods:
+        base = name.split(" (")[0]
+        variants = sorted(n for n in methods if n.startswith(base + " (") and n != base)
+        if name in variants:
+            i = variants.index(name)
+            markers = [m for m in _VARIANT_MARKERS if m != method_marker(base)]
+            styles[name] = (palette[name], _VARIANT_DASHES[(i + 1) % len(_VARIANT_DASHES)],
+                            markers[i % len(markers)])
+        else:
+            styles[name] = (palette[name], "-", method_marker(name))
+    return styles
 
 
 def method_lines(ax, table: pd.DataFrame, x: str, y: str, *, dodge: float = 0.0,
                  methods: Sequence[str] | None = None) -> None:
     """One line per method (mean over rows that share ``x``) in the method's colour and
-    marker; variants of a method ("unsir (no noise)") take shades of its colour
-    (:func:`method_palette`) and differ by dash. ``dodge`` spreads the methods over
-    that width along x, so lines that coincide stay visible."""
+    marker; variants of a method ("unsir (no noise)") take shades of its colour and their
+    own dash and marker (:func:`_variant_styles`); retrain and the reference rows drawn on
+    top. ``dodge`` spreads the methods over that width along x, so lines that coincide
+    stay visible."""
     methods = list(dict.fromkeys(table["method"])) if methods is None else list(methods)
-    palette = method_palette(methods)
-    variant_of: dict[str, int] = {}
+    styles = _variant_styles(methods)
     for i, name in enumerate(methods):
-        base = name.split(" (")[0]
-        variant_of[base] = variant_of.get(base, -1) + 1
-        line = table[table["method"] == name].groupby(x)[y].mean()
+        line = table[table["method"] == name].groupby(x)[y].mean().dropna()
+        if line.empty:
+            continue
+        colour, dash, marker = styles[name]
         shift = (i / max(len(methods) - 1, 1) - 0.5) * dodge if len(methods) > 1 else 0.0
-        ax.plot(line.index + shift, line.to_numpy(), color=palette[name], marker=method_marker(name),
-                ls=_VARIANT_DASHES[variant_of[base] % len(_VARIANT_DASHES)], ms=6, lw=1.6, label=name)
+        top = _ON_TOP.index(name) + 1 if name in _ON_TOP else 0
+        ax.plot(line.index + shift, line.to_numpy(), color=colour, marker=marker, ls=dash,
+                ms=7 if name == "retrain" else 4, lw=1.2, label=name, zorder=2.5 + top)
 
 
 def method_panels(table: pd.DataFrame, x: str, panels: dict[str, str], *, xlabel: str,
-                  title: str = "", dodge: float = 0.2) -> plt.Figure:
+                  title: str = "", dodge: float = 0.2, names: dict[str, str] | None = None,
+                  log: Sequence[str] = ()) -> plt.Figure:
     """One panel per column of ``panels`` (``{column: panel title}``), one line per method
-    (``method_lines``), integer x ticks, accuracies on a fixed [0, 1] scale and one legend
-    for all panels; used for successive requests and for sweeps over a count."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels) + 2.2, 3.8), squeeze=False)
+    (:func:`method_lines`), integer x ticks, accuracies on a fixed [0, 1] scale, the
+    columns in ``log`` on a log scale, one legend under the panels; ``names`` renames
+    the methods for display. Used for successive requests and for sweeps over a count."""
+    table = table.assign(method=table["method"].map(lambda m: (names or {}).get(m, m)))
+    fig, axes = plt.subplots(1, len(panels), figsize=(PAGE, 2.4), squeeze=False)
     axes = axes[0]
     for ax, (column, label) in zip(axes, panels.items(), strict=True):
         method_lines(ax, table, x, column, dodge=dodge)
         accuracy = column.startswith("acc")
-        ax.set(xlabel=xlabel, ylabel="accuracy" if accuracy else vocabulary.label(column), title=label)
+        ax.set(xlabel=xlabel, ylabel="accuracy" if accuracy else vocabulary.label(column), title=_wrap(label, 95 // len(panels)))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if accuracy:
             ax.set_ylim(-0.03, 1.03)
-    if dodge:
-        axes[0].annotate("methods offset along x so that equal lines stay visible", (0, -0.3),
-                         xycoords="axes fraction", fontsize=7, color="0.4")
-    _legend_outside(fig, axes)
-    fig.suptitle(title)
+        if column in log:
+            ax.set_yscale("log")
+    _suptitle(fig, title)
     fig.tight_layout()
+    extra = {"(methods offset along x so that\nequal lines stay visible)": Line2D([], [], color="none")} if dodge else None
+    _legend_below(fig, axes, extra=extra)
+    return fig
+
+
+#: What notebook 03's arms are, for a reader: each is l2ul's loop with parts turned off.
+P3_ARMS = {"neggrad": "neggrad (l2ul loop: no adversarial, no importance)",
+           "+ adversarial": "l2ul (adversarial, no importance)", "l2ul (full)": "l2ul",
+           "random-label FT": "l2ul (random labels, no adversarial)"}
+
+
+def k_sweep(table: pd.DataFrame, *, title: str = "") -> plt.Figure:
+    """Instance-wise unlearning against the number of samples forgotten (Cha et al.
+    2024): D_r and test accuracy, and the update steps each arm took with the step cap
+    (dotted) it could not pass. Arms named by :data:`P3_ARMS`; retrain on top."""
+    shown = table[table["method"] != "original"].assign(
+        method=lambda t: t["method"].map(lambda m: P3_ARMS.get(m, m)))
+    fig, axes = plt.subplots(1, 3, figsize=(PAGE, 2.4))
+    for ax, column in zip(axes, ("acc_retain", "acc_test", "steps"), strict=True):
+        method_lines(ax, shown, "k", column)
+        ax.set(xscale="log", xlabel=vocabulary.label("k"), ylabel=vocabulary.label(column))
+        ks = sorted(shown["k"].unique())
+        ax.set_xticks(ks, [str(int(k)) for k in ks])
+        ax.minorticks_off()
+    for i, cap in enumerate(sorted(shown["step_cap"].dropna().unique()) if "step_cap" in shown else []):
+        axes[2].axhline(cap, color="0.4", ls=":", lw=1, label="step cap" if i == 0 else None, zorder=1)
+    axes[2].set_yscale("log")
+    _suptitle(fig, title)
+    fig.tight_layout()
+    _legend_below(fig, axes)
     return fig
 
 
 # --------------------------------------------------------------------------------------
-# Method colours and the leaderboard
+# Method colours and the leaderboard (notebook 05)
 
 #: One colour per method name, the same in every figure of the repository (a method's
 #: colour never depends on which other methods a plot shows or in which order).
@@ -296,7 +672,7 @@ def method_color(name: str) -> str:
 
 
 #: Shades for the variants of one method shown together: (mix, 1 = towards white, 0 = black)
-_VARIANT_SHADES = ((0.45, 1.0), (0.4, 0.0), (0.7, 1.0), (0.65, 0.0))
+_VARIANT_SHADES = ((0.45, 1.0), (0.4, 0.0), (0.7, 1.0), (0.65, 0.0), (0.25, 1.0), (0.2, 0.0))
 
 
 def method_marker(name: str) -> str:
@@ -308,44 +684,17 @@ def method_palette(names) -> dict[str, str]:
     """``{name: colour}`` for seaborn's ``palette=`` argument: each method its colour;
     variants of a method ("unsir (no noise)") shades of it, given in the alphabetical
     order of the variants shown, so the palette depends on the set, never on plot order."""
-    from matplotlib.colors import to_hex, to_rgb
-
     names = list(dict.fromkeys(names))
     palette = {}
     for name in names:
         base = name.split(" (")[0]
-        variants = sorted(n for n in names if n.startswith(base + " (") and n != base)
+        variants = sorted(n for n in names if n.startswith(base + " (") and n != base and n not in _METHOD_COLORS)
         if name not in variants:
             palette[name] = method_color(name)
             continue
         mix, target = _VARIANT_SHADES[variants.index(name) % len(_VARIANT_SHADES)]
         palette[name] = to_hex([(1 - mix) * c + mix * target for c in to_rgb(method_color(base))])
     return palette
-
-
-def _scenario_axes(scenarios: Sequence[str], width: float = 4.4, height: float = 3.8):
-    fig, axes = plt.subplots(1, len(scenarios), figsize=(width * len(scenarios) + 2.2, height),
-                             squeeze=False)
-    return fig, axes[0]
-
-
-def _legend_outside(fig: plt.Figure, axes, *, note_collapsed: bool = False,
-                    note_tuned: bool = False) -> None:
-    """One legend entry per label across the panels, outside on the right."""
-    from matplotlib.lines import Line2D
-
-    handles: dict[str, object] = {}
-    for ax in axes:
-        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
-            handles.setdefault(label, handle)
-    if note_tuned:
-        handles["arrow: paper defaults ->\ntuned (black edge)"] = Line2D(
-            [], [], marker="o", ls="-", color="0.3", mec="black", mew=1.5)
-    if note_collapsed:
-        handles["hollow: collapsed in\nsome seed (not ranked)"] = Line2D(
-            [], [], marker="o", ls="", mfc="none", mec="0.3", color="0.3")
-    fig.legend(list(handles.values()), list(handles), loc="center left",
-               bbox_to_anchor=(1.0, 0.5), frameon=False, fontsize=8)
 
 
 def method_dashes(names) -> dict[str, tuple | str]:
@@ -355,22 +704,32 @@ def method_dashes(names) -> dict[str, tuple | str]:
     return {name: (4, 2) if name.endswith(TUNED) else "" for name in dict.fromkeys(names)}
 
 
-def _point(ax, row, x: str, y: str, *, xerr: str | None = None, yerr: str | None = None) -> None:
+_REFERENCE_ROWS = ("retrain", "original", "retrain (other seed)")
+
+
+def _styles_of(part: pd.DataFrame) -> dict[str, tuple[str, object, str]]:
+    """:func:`_variant_styles` of the methods of a leaderboard panel (a tuned row takes
+    its method's style and a black edge)."""
+    return _variant_styles(list(dict.fromkeys(m.removesuffix(TUNED) for m in part["method"])))
+
+
+def _point(ax, row, x: str, y: str, styles: dict, *, xerr: str | None = None, yerr: str | None = None) -> None:
     """One method's mean with its spread (error bars never below 0), in its colour and
-    marker; hollow when it collapsed in some seed."""
-    color, retrain = method_color(row.method), row.method == "retrain"
-    tuned = row.method.endswith(TUNED)
+    marker (``styles``: :func:`_styles_of`); hollow when it collapsed in some request;
+    retrain and the reference rows on top of every method."""
+    color, _, marker = styles[row.method.removesuffix(TUNED)]
+    retrain, tuned = row.method == "retrain", row.method.endswith(TUNED)
 
     def err(column: str | None, mean: float):
-        if column is None or pd.isna(row[column]):
+        if column is None or column not in row or pd.isna(row[column]):
             return None
         return clipped_error([mean], [row[column]], high=float("inf"))
 
+    top = {"retrain": 6, "original": 5, "retrain (other seed)": 5}.get(row.method, 3)
     ax.errorbar(row[x], row[y], xerr=err(xerr, row[x]), yerr=err(yerr, row[y]),
-                marker=method_marker(row.method), ls="", ms=15 if retrain else 8, color=color,
-                mfc="none" if str(row.flag).startswith("COLLAPSED") else color, mec="black" if tuned else color, mew=1.5,
-                elinewidth=1, capsize=2, zorder=4 if retrain else 3,
-                label=row.method.removesuffix(TUNED))
+                marker=marker, ls="", ms=10 if retrain else 5.5, color=color,
+                mfc="none" if str(row.flag).startswith("COLLAPSED") else color, mec="black" if tuned else color,
+                mew=1.2, elinewidth=0.8, capsize=1.5, zorder=top, label=row.method.removesuffix(TUNED))
 
 
 def _tuning_arrows(ax, part: pd.DataFrame, x: str, y: str) -> bool:
@@ -382,29 +741,78 @@ def _tuning_arrows(ax, part: pd.DataFrame, x: str, y: str) -> bool:
         start, end = points.loc[base], points.loc[label]
         ax.annotate("", xy=(end[x], end[y]), xytext=(start[x], start[y]), zorder=2,
                     arrowprops={"arrowstyle": "->", "color": method_color(base), "lw": 1,
-                                "alpha": 0.8, "shrinkA": 5, "shrinkB": 5})
+                                "alpha": 0.8, "shrinkA": 4, "shrinkB": 4})
     return bool(pairs)
+
+
+def _notes(collapsed: bool, tuned: bool) -> dict:
+    notes = {}
+    if tuned:
+        notes["arrow: paper defaults to\ntuned (black edge)"] = Line2D(
+            [], [], marker="o", ls="-", color="0.3", mec="black", mew=1.2)
+    if collapsed:
+        notes["hollow: collapsed in some\nrequest (not ranked)"] = Line2D(
+            [], [], marker="o", ls="", mfc="none", mec="0.3", color="0.3")
+    return notes
+
+
+def _zoom_limits(part: pd.DataFrame, x: str, y: str, *, reach: float = 0.15,
+                 pad: float = 0.015) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The window around retrain that holds every point within ``reach`` of it (in both
+    axes), padded; the reference rows always inside."""
+    centre = part[part.method == "retrain"][[x, y]].iloc[0]
+    near = part[((part[x] - centre[x]).abs() <= reach) & ((part[y] - centre[y]).abs() <= reach)]
+    near = pd.concat([near, part[part.method.isin(_REFERENCE_ROWS[::2])]])
+    (x0, x1), (y0, y1) = (near[x].min(), near[x].max()), (near[y].min(), near[y].max())
+    spread = max(x1 - x0, y1 - y0, 0.02)
+    return (x0 - pad - 0.05 * spread, x1 + pad + 0.05 * spread), (y0 - pad - 0.05 * spread, y1 + pad + 0.05 * spread)
+
+
+def _noise_box(ax, part: pd.DataFrame, x: str, y: str) -> None:
+    """Where a retrain from another initialisation lands around retrain: a grey box of
+    half-widths |difference of the means| + its std, per axis."""
+    rows = part.set_index("method")
+    if not {"retrain", "retrain (other seed)"} <= set(rows.index):
+        return
+    target, other = rows.loc["retrain"], rows.loc["retrain (other seed)"]
+    half = [abs(other[c] - target[c]) + (0 if pd.isna(other.get(c.replace("_mean", "_std"))) else
+                                         other[c.replace("_mean", "_std")]) for c in (x, y)]
+    ax.add_patch(Rectangle((target[x] - half[0], target[y] - half[1]), 2 * half[0], 2 * half[1],
+                           color="0.85", zorder=1, label="noise floor (retrain, other seed)"))
 
 
 def leaderboard_accuracy(ranked: pd.DataFrame, *, title: str = "") -> plt.Figure:
     """Forget accuracy against test accuracy on the retained classes, mean +/- std over
-    seeds, one panel per scenario; retrain (the target) is the black star, a method that
-    collapsed in some seed is hollow, and an arrow leads from a method's paper defaults to
-    its tuned setting (black edge) where the table has both."""
+    requests, one column per scenario: above, the whole [0, 1] square; below, zoomed on
+    the points near retrain (the window marked above). Retrain is the black star, drawn
+    over every method with the reference rows; the grey box is the noise floor (where a
+    retrain from another initialisation lands); a method that collapsed in some request
+    is hollow; an arrow leads from a method's paper defaults to its tuned setting."""
+    x, y = "acc_test_retain_mean", "acc_forget_mean"
     scenarios = list(dict.fromkeys(ranked["scenario"]))
-    fig, axes = _scenario_axes(scenarios)
-    tuned = False
-    for ax, scenario in zip(axes, scenarios, strict=True):
+    fig, axes = plt.subplots(2, len(scenarios), figsize=(PAGE, 4.3), squeeze=False,
+                             gridspec_kw={"height_ratios": (1, 1.15)})
+    tuned = collapsed = False
+    for c, scenario in enumerate(scenarios):
         part = ranked[ranked["scenario"] == scenario]
-        for _, row in part.iterrows():
-            _point(ax, row, "acc_test_retain_mean", "acc_forget_mean",
-                   xerr="acc_test_retain_std", yerr="acc_forget_std")
-        tuned |= _tuning_arrows(ax, part, "acc_test_retain_mean", "acc_forget_mean")
-        ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.05), title=scenario,
-               xlabel="test accuracy, retained classes", ylabel="accuracy on D_f")
-    _legend_outside(fig, axes, note_collapsed=True, note_tuned=tuned)
-    fig.suptitle(title)
+        collapsed |= part["flag"].astype(str).str.startswith("COLLAPSED").any()
+        for r, ax in enumerate(axes[:, c]):
+            _noise_box(ax, part, x, y)
+            for _, row in part.iterrows():
+                _point(ax, row, x, y, _styles_of(part), xerr="acc_test_retain_std", yerr="acc_forget_std")
+            tuned |= _tuning_arrows(ax, part, x, y)
+            ax.set(xlabel=vocabulary.label("acc_test_retain") if r else "", ylabel="D_f accuracy" if c == 0 else "")
+        full, zoom = axes[:, c]
+        full.set(xlim=(-0.02, 1.02), ylim=(-0.03, 1.05), title=_wrap(scenario, 30))
+        if (part.method == "retrain").any():
+            xlim, ylim = _zoom_limits(part, x, y)
+            zoom.set(xlim=xlim, ylim=ylim)
+            full.add_patch(Rectangle((xlim[0], ylim[0]), xlim[1] - xlim[0], ylim[1] - ylim[0], fill=False,
+                                     ec="0.3", lw=0.8, ls="--", zorder=7))
+            zoom.set_title("zoom: the dashed box above", fontsize=7)
+    _suptitle(fig, title)
     fig.tight_layout()
+    _legend_below(fig, axes[0], extra=_notes(collapsed, tuned))
     return fig
 
 
@@ -425,8 +833,9 @@ def leaderboard_cost(ranked: pd.DataFrame, *, title: str = "") -> plt.Figure:
     retrain's own time as the dashed line, the noise floor (a retrain from another
     initialisation) as the grey band and doing nothing (the original) as the dotted line."""
     scenarios = list(dict.fromkeys(ranked["scenario"]))
-    fig, axes = _scenario_axes(scenarios)
-    tuned = False
+    fig, axes = plt.subplots(1, len(scenarios), figsize=(PAGE, 2.5), squeeze=False)
+    axes = axes[0]
+    tuned = collapsed = False
     for ax, scenario in zip(axes, scenarios, strict=True):
         everything = ranked[ranked["scenario"] == scenario].set_index("method")
         if "retrain (other seed)" in everything.index:
@@ -435,10 +844,10 @@ def leaderboard_cost(ranked: pd.DataFrame, *, title: str = "") -> plt.Figure:
         if "original" in everything.index:
             ax.axhline(everything.avg_gap_mean["original"], color="0.3", ls=":", lw=1,
                        label="doing nothing (original)")
-        part = ranked[(ranked["scenario"] == scenario)
-                      & ~ranked["method"].isin(["retrain", "original", "retrain (other seed)"])]
+        part = ranked[(ranked["scenario"] == scenario) & ~ranked["method"].isin(_REFERENCE_ROWS)]
+        collapsed |= part["flag"].astype(str).str.startswith("COLLAPSED").any()
         for _, row in part.iterrows():
-            _point(ax, row, "time_s_mean", "avg_gap_mean", yerr="avg_gap_std")
+            _point(ax, row, "time_s_mean", "avg_gap_mean", _styles_of(part), yerr="avg_gap_std")
         tuned |= _tuning_arrows(ax, part, "time_s_mean", "avg_gap_mean")
         front = pareto_front(part[part["flag"] == ""], "time_s_mean", "avg_gap_mean")
         ax.plot(front.time_s_mean, front.avg_gap_mean, color="0.3", lw=1, drawstyle="steps-post",
@@ -447,11 +856,14 @@ def leaderboard_cost(ranked: pd.DataFrame, *, title: str = "") -> plt.Figure:
         if len(retrain):
             ax.axvline(retrain.time_s_mean.iloc[0], color="black", ls="--", lw=1, label="retrain's time")
         ax.set_xscale("log")
-        ax.set(ylim=(0, None), title=scenario, xlabel="wall time of the method (s, log)",
-               ylabel="Avg. Gap to retrain (lower is better)")
-    _legend_outside(fig, axes, note_collapsed=True, note_tuned=tuned)
-    fig.suptitle(title)
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 3.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set(ylim=(0, None), title=_wrap(scenario, 30), xlabel="wall time (s, log scale)",
+               ylabel="Avg. Gap to retrain" if ax is axes[0] else "")
+    _suptitle(fig, title)
     fig.tight_layout()
+    _legend_below(fig, axes, extra=_notes(collapsed, tuned))
     return fig
 
 
@@ -464,7 +876,7 @@ def exposed_examples(images: torch.Tensor, labels: Sequence[str], epsilons: Sequ
     """The forget examples a method leaves most exposed, each with its true class and its
     per-example epsilon (higher = easier to tell from retrain); at most 8, one row."""
     n = min(len(images), 8)
-    fig, axes = plt.subplots(1, n, figsize=(0.85 * n + 0.2, 1.6), squeeze=False)
+    fig, axes = plt.subplots(1, n, figsize=(0.8 * n + 0.2, 1.55), squeeze=False)
     for ax, image, label, eps in zip(axes[0], images[:n], labels[:n], epsilons[:n], strict=False):
         picture = image.float()
         ax.imshow(picture.permute(1, 2, 0).squeeze(-1).numpy(), cmap="gray" if picture.shape[0] == 1 else None)
@@ -479,7 +891,7 @@ def exposed_examples(images: torch.Tensor, labels: Sequence[str], epsilons: Sequ
 def rank_fidelity(table: pd.DataFrame, *, title: str = "") -> plt.Figure:
     """Kendall tau of the method ranking at N models per side against the full pool's,
     with its interval over random subsets; the dashed line is tau = 0.9."""
-    fig, ax = plt.subplots(figsize=(3.25, 2.4))
+    fig, ax = plt.subplots(figsize=(COLUMN, 2.3))
     ax.errorbar(table.n, table.tau, yerr=[table.tau - table.tau_low, table.tau_high - table.tau],
                 marker="o", color="black", capsize=2, lw=1)
     ax.axhline(0.9, color="0.4", ls="--", lw=1)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import claims, paths, vocabulary
+from . import captions, claims, paths, vocabulary
 from .claims import Verdict
 
 README_START = "<!-- results:start (written by `make report`; edits here are overwritten) -->"
@@ -479,7 +479,7 @@ def write(preset: str) -> list[Path]:
     out.write_text(results)
     readme = paths.REPO_ROOT / "README.md"
     splice_readme(readme, headline)
-    return [out, readme, write_methods_doc(), write_claims_doc()]
+    return [out, readme, write_methods_doc(), write_claims_doc(), captions.write_figures_doc()]
 
 
 def splice_readme(readme: Path, headline: str) -> None:
@@ -553,6 +553,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.methods:
             print(f"wrote {write_methods_doc()}")
             print(f"wrote {write_claims_doc()}")
+            print(f"wrote {captions.write_figures_doc()}")
             return 0
         for path in write(args.preset):
             print(f"wrote {path}")

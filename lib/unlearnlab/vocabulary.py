@@ -9,6 +9,7 @@ forgotten classes" / "retained classes".
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import pandas as pd
@@ -74,3 +75,17 @@ def pm(mean: float, std: float, digits: int = 3) -> str:
     if pd.isna(mean):
         return "—"
     return number(mean, digits) if pd.isna(std) else f"{number(mean, digits)} ± {number(std, digits)}"
+
+
+def layer_labels(names: Sequence[str]) -> dict[str, str]:
+    """``{module name: what a figure calls it}`` for layers in forward order: the stage
+    with a space ("stage1.0" -> "stage 1", "layer4" -> "layer 4"), numbered within the
+    stage where a stage holds several ("stage 1 (2)"); "head" and "fc" as they are."""
+    names = list(dict.fromkeys(names))
+    stages = [name.split(".")[0] for name in names]
+    labels, seen = {}, {}
+    for name, stage in zip(names, stages, strict=True):
+        spaced = re.sub(r"^([a-z]+)(\d+)$", r"\1 \2", stage)
+        seen[stage] = seen.get(stage, 0) + 1
+        labels[name] = spaced if stages.count(stage) == 1 else f"{spaced} ({seen[stage]})"
+    return labels

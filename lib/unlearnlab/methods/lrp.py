@@ -164,6 +164,28 @@ def input_relevance(model: nn.Module, x: torch.Tensor, *,
     return LRP(probe).attribute(x.clone().requires_grad_(), target=target).detach().cpu()
 
 
+def pixel_relevance(model: nn.Module, pixels: torch.Tensor, mean: Sequence[float], std: Sequence[float], *,
+                    rules: dict[str, str] | None = None) -> torch.Tensor:
+    """LRP relevance of each pixel's intensity (``pixels`` in [0, 1]) for the predicted
+    class, black pixels carrying none.
+
+    The model sees normalised inputs x = (p - mean) / std, and LRP's first layer gives
+    input i the relevance R_i = x_i * G_i, where G_i is the relevance the rule sends back
+    per unit of input. On normalised inputs a black background (x = -mean/std) is not 0
+    and takes relevance, so the map spreads over the background. With the normalisation
+    folded into the first layer's weights (w / std) and bias, that layer's inputs are the
+    pixels themselves and the same rule gives R_i = (p_i / std) * G_i: the relevance of
+    the intensity above black, which lies on the object. Computed from Captum's R_i
+    (G_i = R_i / x_i; x_i is never 0 for 8-bit images, whose levels miss mean exactly).
+    """
+    mean_t = torch.tensor(list(mean), dtype=pixels.dtype).view(1, -1, 1, 1)
+    std_t = torch.tensor(list(std), dtype=pixels.dtype).view(1, -1, 1, 1)
+    x = (pixels - mean_t) / std_t
+    relevance = input_relevance(model, x, rules=rules)
+    safe = torch.where(x == 0, torch.ones_like(x), x)
+    return torch.where(x == 0, torch.zeros_like(relevance), relevance / safe * pixels / std_t)
+
+
 @dataclass(frozen=True)
 class UnitSelection:
     """Units kept at one layer, and how often each unit made a sample's top-k."""

@@ -93,6 +93,18 @@ def impair_set(
     return torch.cat(xs), torch.cat(ys)
 
 
+def request_noise(model: nn.Module, request: UnlearningRequest, *, noise_batch: int = 256, noise_steps: int = 40,
+                  noise_lr: float = 0.1, noise_lambda: float = 0.1, reference_bugs: bool = False,
+                  **_other_settings) -> dict[int, torch.Tensor]:
+    """The noise UNSIR learns for a request: one batch per forget class, the i-th class's
+    from seed ``request.seed + i`` (what :func:`unsir` trains on; a figure of the noise
+    calls this with the method's settings, other settings ignored)."""
+    return {forget_class: error_maximizing_noise(
+        model, forget_class, request.input_shape, batch=noise_batch, steps=noise_steps, lr=noise_lr,
+        lam=noise_lambda, seed=request.seed + i, device=request.device, batchnorm_train=reference_bugs)
+        for i, forget_class in enumerate(request.forget_classes)}
+
+
 @register("unsir", scenario="class", needs={"retain_subset"})
 def unsir(
     model: nn.Module,
@@ -130,11 +142,8 @@ def unsir(
     start = time.perf_counter()
     noise_by_class = {}
     if use_noise:
-        for i, forget_class in enumerate(request.forget_classes):
-            noise_by_class[forget_class] = error_maximizing_noise(
-                model, forget_class, request.input_shape, batch=noise_batch, steps=noise_steps,
-                lr=noise_lr, lam=noise_lambda, seed=request.seed + i, device=device,
-                batchnorm_train=reference_bugs)
+        noise_by_class = request_noise(model, request, noise_batch=noise_batch, noise_steps=noise_steps,
+                                       noise_lr=noise_lr, noise_lambda=noise_lambda, reference_bugs=reference_bugs)
     noise_seconds = time.perf_counter() - start
 
     retain_x, retain_y = request.retain_subset(retain_per_class)
