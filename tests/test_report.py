@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import nbformat
+import pandas as pd
 import pytest
 
 from unlearnlab import claims, methods, paths, report
@@ -82,6 +83,20 @@ def test_leaderboard_markdown_shows_ranks_reference_rows_flags_and_greyed_attack
     summary = report.leaderboard_summary(ranked)
     assert "| one class | 1 (1-1) | good |" in summary and "| one class | ref. | original |" in summary
     assert "No method comes as close to retrain" in summary  # good's gap 0.025 > floor 0.0075
+
+
+def test_the_instance_scenario_shows_each_methods_pool_score_where_a_pool_exists():
+    from tests.test_leaderboard import _board, _requests
+    from unlearnlab import leaderboard
+
+    board = _board(_requests(4, good=(0.05, 0.0), idle=(0.95, 0.0)))
+    board["scenario"] = leaderboard.instance_scenario(0.1)
+    ranked = leaderboard.rank_methods(board)
+    privacy = pd.DataFrame({"method": ["original", "good"], "final_score": [0.05, 0.61], "n_models": [16, 16]})
+    text = report.leaderboard_markdown(ranked, privacy=privacy)
+    assert "pool score (N per side)" in text and "| 0.610 (16) |" in text and "| 0.050 (16) |" in text
+    assert "NeurIPS 2023 unlearning challenge's final score" in text
+    assert "pool score" not in report.leaderboard_markdown(ranked), "no pool, no column"
 
 
 def test_seed_runs_of_older_notebook_code_are_named_stale(runs_dir):

@@ -411,9 +411,13 @@ def relevance_heatmaps(images: torch.Tensor, relevance: torch.Tensor, titles: Se
     """Each image above its relevance map (summed over channels), each map scaled to its
     own largest magnitude; red = evidence for the predicted class, blue = against it."""
     n = len(images)
-    cell = (PAGE - 0.5) / n
-    fig, axes = plt.subplots(2, n, figsize=(PAGE, 2 * cell + 0.75), squeeze=False,
-                             gridspec_kw={"right": 0.9, "wspace": 0.06, "hspace": 0.12})
+    cell = PAGE * 0.89 / (n + 0.06 * (n - 1))
+    title_lines = 1 + max(t.count("\n") for t in titles)
+    heading = 0.13 * title_lines + (0.16 * len(_wrap(title, int(PAGE * 14)).split("\n")) + 0.08 if title else 0)
+    height = 2 * cell + 0.12 + heading
+    fig, axes = plt.subplots(2, n, figsize=(PAGE, height), squeeze=False,
+                             gridspec_kw={"left": 0.01, "right": 0.9, "wspace": 0.06, "hspace": 0.06,
+                                          "bottom": 0.01, "top": 1 - heading / height})
     shown = None
     for i in range(n):
         img = images[i].float()
@@ -515,7 +519,7 @@ def n_keep_tradeoff(curve: pd.DataFrame, retrain: pd.Series, *, title: str = "")
     ax.errorbar(x_mean, y_mean, xerr=clipped_error(x_mean, x_std), yerr=clipped_error(y_mean, y_std),
                 marker=method_marker("lrp_path"), ms=4, capsize=2, lw=1, color=method_color("lrp_path"),
                 label="lrp_path")
-    _label_points(ax, x_mean.tolist(), y_mean.tolist(), [f"{n:.0%}" for n in curve.index])
+    _label_points(ax, x_mean.tolist(), y_mean.tolist(), [f"{n:.0%}" for n in curve.index], near=0.07)
     ax.scatter([retrain["acc_test_retain"]], [retrain["acc_forget"]], marker="*", s=90, zorder=5,
                color=method_color("retrain"), label="retrain")
     ax.set(xlabel=vocabulary.label("acc_test_retain"), ylabel="train accuracy, forgotten class",

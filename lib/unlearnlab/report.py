@@ -246,13 +246,15 @@ def seeds_markdown(preset: str, runs_root: Path | None = None) -> str | None:
 
 
 def leaderboard_markdown(ranked: pd.DataFrame, attacks: pd.DataFrame | None = None,
-                         regime: pd.DataFrame | None = None) -> str:
+                         regime: pd.DataFrame | None = None, privacy: pd.DataFrame | None = None) -> str:
     """The ranked leaderboard as one Markdown table per scenario (mean ± std over
     requests): rank with the range the bootstrap allows, the Avg. Gap's four columns, the other
     attacks (in parentheses where they do not separate the original from retrain), the
     linear probe and relearn time, cost, and the flags. ``attacks`` is
     :func:`leaderboard.attack_separation`'s table, ``regime`` the instance scenario's
-    memorisation gaps (:func:`leaderboard.memorisation`)."""
+    memorisation gaps (:func:`leaderboard.memorisation`), ``privacy`` notebook 06's
+    method table (:func:`privacy.method_table`): where it exists, the instance scenario
+    gains each method's per-example score from the pool."""
     from .leaderboard import ATTACKS, default_notes, leaderboard_lines, rank_text
 
     def pm(row, col: str) -> str:
@@ -266,9 +268,12 @@ def leaderboard_markdown(ranked: pd.DataFrame, attacks: pd.DataFrame | None = No
         if attacks is not None:
             found = attacks[(attacks.scenario == scenario) & ~attacks.separates.astype(bool)]
             noisy = dict(zip(found.attack, found.reason, strict=True))
+        pooled = privacy is not None and "instances" in scenario
+        scores = privacy.set_index("method") if pooled else None
         header = ["rank", "method", *(vocabulary.label(c) for c in main), *(vocabulary.label(c) for c in extra),
-                  "flag"]
-        rows = ["| " + " | ".join(header) + " |", "|--:|:--|" + "--:|" * (len(main) + len(extra)) + ":--|"]
+                  *(["pool score (N per side)"] if pooled else []), "flag"]
+        rows = ["| " + " | ".join(header) + " |",
+                "|--:|:--|" + "--:|" * (len(main) + len(extra) + pooled) + ":--|"]
         for _, row in part.iterrows():
             cells = [rank_text(row) if row.kind == "method" else "ref.",
                      row.method + (" †" if isinstance(row.get("goal"), str) and row.goal else "")]
@@ -276,6 +281,10 @@ def leaderboard_markdown(ranked: pd.DataFrame, attacks: pd.DataFrame | None = No
             for c in extra:
                 value = pm(row, c) if c != "time_s" else vocabulary.number(row.get("time_s_mean"), 2)
                 cells.append(f"({value})" if c in noisy else value)
+            if pooled:
+                found = row.method in scores.index
+                cells.append(f"{scores.final_score[row.method]:.3f} ({int(scores.n_models[row.method])})"
+                             if found else "—")
             cells.append(row.flag if isinstance(row.flag, str) else "")
             rows.append("| " + " | ".join(cells) + " |")
         notes = [f"{vocabulary.label(a)} in parentheses: {reason}" for a, reason in noisy.items()]
@@ -285,6 +294,11 @@ def leaderboard_markdown(ranked: pd.DataFrame, attacks: pd.DataFrame | None = No
         if regime is not None and len(regime) and "instances" in scenario:
             notes.append(f"memorisation gap on D_f {regime.gap.mean():.3f} "
                          f"({regime.ses.min():.1f} standard errors at the least; the scenario needs 5)")
+        if pooled:
+            notes.append("pool score: the NeurIPS 2023 unlearning challenge's final score from notebook 06's pool "
+                         "(its own draw of 10 % of the training subset): per forget example, how well the method's "
+                         "outputs over N runs can be told from N retrains', bucketed and averaged, times the retain "
+                         "and test accuracy ratios to retrain; 1 = as hard to tell as another retrain")
         notes += default_notes(part)
         goals = part[part.goal.fillna("") != ""] if "goal" in part else part.iloc[:0]
         notes += [f"† {row.method}: goal {row.goal}" for _, row in goals.iterrows()]
@@ -413,6 +427,8 @@ def results_markdown(preset: str) -> tuple[str, str]:
     attacks = pd.read_csv(attacks_path).fillna({"reason": ""}) if attacks_path.exists() else None
     regime_path = paths.results_path("05-leaderboard-memorisation", preset)
     regime = pd.read_csv(regime_path) if regime_path.exists() else None
+    privacy_path = paths.results_path("06-privacy-pool", preset)
+    privacy = pd.read_csv(privacy_path) if privacy_path.exists() else None
     headline = (f"{stamp}\n\n**Claims at a glance** (each verdict is tested in its notebook; "
                 f"*over seeds* where `make seeds` ran; each claim's numbers: [RESULTS.md](RESULTS.md#claims-at-a-glance))"
                 f":\n\n{claims_markdown(preset, reports, links=False)}\n")
@@ -425,7 +441,7 @@ def results_markdown(preset: str) -> tuple[str, str]:
             f"notebook of that run; the same cells are re-checked by nbval.\n\n"
             f"## Run times\n\n{_timings(reports)}\n"]
     if ranked is not None:
-        body.append(f"## Leaderboard\n\n{leaderboard_markdown(ranked, attacks, regime)}\n")
+        body.append(f"## Leaderboard\n\n{leaderboard_markdown(ranked, attacks, regime, privacy)}\n")
     body.append(f"## Claims at a glance\n\n{claims_markdown(preset, reports)}\n")
     for report in reports:
         body.append(f"## {report.title}\n")
