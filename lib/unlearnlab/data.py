@@ -363,6 +363,12 @@ def stratified_subset(labels: torch.Tensor, size: int, *, seed: int) -> torch.Te
 SCENARIOS = ("class", "classes", "superclass", "instance")
 
 
+
+def index_hash(indices: torch.Tensor) -> str:
+    """A short stable hash of a set of sample indices, for cache keys (a cached result
+    follows the exact samples it was computed on)."""
+    return hashlib.sha256(indices.contiguous().numpy().tobytes()).hexdigest()[:20]
+
 @dataclass(frozen=True)
 class ForgetSplit:
     """Which training samples are to be forgotten (D_f) and which retained (D_r).

@@ -337,7 +337,7 @@ def weight_change_facets(weights: pd.DataFrame, *, title: str = "") -> plt.Figur
             part = layers[(layers["method"] == method) & (layers["forget"] == forget)]
             ax.plot(part["layer"], part["relative_change"], color=colour, marker="o", ms=3, label=str(forget))
         ax.set_title(method, color=method_color(method))
-        ax.set(xlabel="", ylim=(0, None))
+        ax.set(xlabel="", ylim=(0, 1.05 * float(layers["relative_change"].max())))
         _tick_labels(ax, "x", 35)
     for ax in axes[:, 0]:
         ax.set_ylabel(vocabulary.label("relative_change"))

@@ -72,7 +72,7 @@ from scipy import stats
 from . import config, data, leaderboard
 from .cache import cached
 from .config import Preset
-from .data import Dataset, ForgetSplit
+from .data import Dataset, ForgetSplit, index_hash
 from .experiment import build_model, load_preset_data, make_request
 from .methods import get_method, run_method
 from .models import structure_fingerprint
@@ -309,18 +309,22 @@ def _outputs(model, dataset: Dataset, split: ForgetSplit, retain: torch.Tensor, 
             "test": predict(model, dataset.x_test[test], normalize=normalize)}
 
 
+_STRUCTURES: dict[tuple, str] = {}
+
+
+def _structure(preset: Preset, dataset: Dataset) -> str:
+    """The model's structure fingerprint, built once per (model, options, dataset)."""
+    key = (preset.model, repr(preset.model_options), dataset.fingerprint)
+    if key not in _STRUCTURES:
+        _STRUCTURES[key] = structure_fingerprint(build_model(preset, dataset, seed=0))
+    return _STRUCTURES[key]
+
+
 def _key(preset: Preset, dataset: Dataset, split: ForgetSplit, role: str, seed: int, **extra) -> dict:
-    model = build_model(preset, dataset, seed=0)
     return {"dataset": dataset.fingerprint, "model": preset.model, "options": preset.model_options,
-            "structure": structure_fingerprint(model), "train": preset.train, "role": role, "seed": seed,
-            "forget": _hash(split.forget_indices), "samples": (RETAIN_SAMPLE, TEST_SAMPLE),
+            "structure": _structure(preset, dataset), "train": preset.train, "role": role, "seed": seed,
+            "forget": index_hash(split.forget_indices), "samples": (RETAIN_SAMPLE, TEST_SAMPLE),
             **extra}
-
-
-def _hash(indices: torch.Tensor) -> str:
-    import hashlib
-
-    return hashlib.sha256(indices.contiguous().numpy().tobytes()).hexdigest()[:20]
 
 
 def _member(preset: Preset, dataset: Dataset, split: ForgetSplit, role: str, seed: int,

@@ -5,7 +5,6 @@ fine-tuning (Jia et al. 2023)."""
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import time
 
 import torch
@@ -13,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..cache import cached
+from ..data import index_hash
 from ..models import reinitialize, structure_fingerprint
 from ..training import as_input, batches, fit, prepare_model, train_constant
 from .base import UnlearningRequest, register
@@ -30,7 +30,7 @@ def retrain(model: nn.Module, request: UnlearningRequest, *, epochs: int | None 
     x, y = request.retain_data()
     key = {
         "dataset": request.dataset_fingerprint,
-        "retain": _index_hash(request.split.retain_indices),
+        "retain": index_hash(request.split.retain_indices),
         "model": request.model_name,
         "architecture": type(model).__name__,
         "structure": structure_fingerprint(model),
@@ -185,10 +185,6 @@ def l1_sparse(
                                 shared_optimizer=optimizer)
     request.report["steps"] = steps
     return model
-
-
-def _index_hash(indices: torch.Tensor) -> str:
-    return hashlib.sha256(indices.contiguous().numpy().tobytes()).hexdigest()[:20]
 
 
 def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
