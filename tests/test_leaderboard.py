@@ -134,11 +134,6 @@ def test_method_colours_follow_names_not_order():
     assert len(set(named)) == len(named), "every registered method has its own colour"
 
 
-def test_tuned_rows_are_dashed_and_every_other_line_solid():
-    dashes = plots.method_dashes(["l2ul (full)", "l2ul (tuned)", "retrain", "l2ul (tuned)"])
-    assert dashes == {"l2ul (full)": "", "l2ul (tuned)": (4, 2), "retrain": ""}
-
-
 def test_error_bars_of_accuracies_stay_within_zero_and_one():
     below, above = plots.clipped_error([0.05, 0.5, 0.98], [0.2, 0.1, 0.2])
     assert below.tolist() == pytest.approx([0.05, 0.1, 0.2])

@@ -308,10 +308,9 @@ def weight_change_lines(changes: pd.DataFrame, *, hue: str = "method",
     names = vocabulary.layer_labels(layers["layer"])
     layers["layer"] = layers["layer"].map(names)
     fig, ax = plt.subplots(figsize=(PAGE, 2.5))
-    for name in dict.fromkeys(layers[hue]):
+    for name, (colour, dash, marker) in _variant_styles(list(dict.fromkeys(layers[hue]))).items():
         part = layers[layers[hue] == name]
-        ax.plot(part["layer"], part["relative_change"], color=method_color(name), marker=method_marker(name),
-                label=name)
+        ax.plot(part["layer"], part["relative_change"], color=colour, ls=dash, marker=marker, label=name)
     ax.set(xlabel="layer (input to output)", ylabel=vocabulary.label("relative_change"), ylim=(0, None),
            title=title)
     _tick_labels(ax, "x", 30)
@@ -699,13 +698,6 @@ def method_palette(names) -> dict[str, str]:
         mix, target = _VARIANT_SHADES[variants.index(name) % len(_VARIANT_SHADES)]
         palette[name] = to_hex([(1 - mix) * c + mix * target for c in to_rgb(method_color(base))])
     return palette
-
-
-def method_dashes(names) -> dict[str, tuple | str]:
-    """``{name: dash pattern}`` for seaborn's ``dashes=`` (with ``style=``): a method's
-    row at its tuned setting dashed, every other line solid, so a tuned variant stays
-    visible beside its method's other shades."""
-    return {name: (4, 2) if name.endswith(TUNED) else "" for name in dict.fromkeys(names)}
 
 
 _REFERENCE_ROWS = ("retrain", "original", "retrain (other seed)")
