@@ -87,9 +87,9 @@ tune: data  ## equal-budget tuning, TRIALS=10 per method and scenario (cpu: abou
 
 # Notebook 06, the privacy pool: N originals and N retrains, then every method (or
 # METHODS=a,b) run once from each original and scored per example. Not part of `make
-# reproduce` at cpu (hours); every pool member and run is cached, so it resumes.
+# reproduce` at cpu (75 min); every pool member and run is cached, so it resumes.
 METHODS ?=
-privacy: data  ## per-example privacy scores from one pool of models (notebook 06; cpu: hours)
+privacy: data  ## per-example privacy scores from one pool of models (notebook 06; cpu: 75 min)
 	UNLEARNLAB_METHODS=$(METHODS) $(PY) -m unlearnlab.run --preset $(PRESET) 06
 	$(MAKE) report PRESET=$(PRESET)
 

@@ -198,11 +198,11 @@ def _wrap(text: str, width: int) -> str:
     return textwrap.fill(text, width)
 
 
-def _tick_labels(ax, axis: str = "x", rotation: float = 30) -> None:
-    labels = ax.get_xticklabels() if axis == "x" else ax.get_yticklabels()
-    for label in labels:
+def _tick_labels(ax, rotation: float = 30) -> None:
+    """Slanted x tick labels, each ending under its tick."""
+    for label in ax.get_xticklabels():
         label.set_rotation(rotation)
-        label.set_ha("right" if axis == "x" and rotation else "center")
+        label.set_ha("right")
         label.set_rotation_mode("anchor")
 
 
@@ -239,7 +239,7 @@ def confusion_matrix(predictions: torch.Tensor, labels: torch.Tensor,
                 xticklabels=class_names, yticklabels=class_names, cbar_kws={"label": "% of the true class"},
                 ax=ax)
     ax.set(xlabel="predicted class", ylabel="true class", title=title)
-    _tick_labels(ax, "x", 40)
+    _tick_labels(ax, 40)
     return fig
 
 
@@ -250,7 +250,7 @@ def per_class_accuracy(accuracies: pd.DataFrame, title: str = "Per-class test ac
     hue = "model" if "model" in accuracies else None
     sns.barplot(data=accuracies, x="class", y="accuracy", hue=hue, ax=ax)
     ax.set(ylim=(0, 1.02), xlabel="", ylabel="test accuracy", title=title)
-    _tick_labels(ax, "x", 30)
+    _tick_labels(ax, 30)
     fig.tight_layout()
     if hue:
         _legend_below(fig, [ax])
@@ -313,7 +313,7 @@ def weight_change_lines(changes: pd.DataFrame, *, hue: str = "method",
         ax.plot(part["layer"], part["relative_change"], color=colour, ls=dash, marker=marker, label=name)
     ax.set(xlabel="layer (input to output)", ylabel=vocabulary.label("relative_change"), ylim=(0, None),
            title=title)
-    _tick_labels(ax, "x", 30)
+    _tick_labels(ax, 30)
     fig.tight_layout()
     _legend_below(fig, [ax])
     return fig
@@ -337,7 +337,7 @@ def weight_change_facets(weights: pd.DataFrame, *, title: str = "") -> plt.Figur
             ax.plot(part["layer"], part["relative_change"], color=colour, marker="o", ms=3, label=str(forget))
         ax.set_title(method, color=method_color(method))
         ax.set(xlabel="", ylim=(0, 1.05 * float(layers["relative_change"].max())))
-        _tick_labels(ax, "x", 35)
+        _tick_labels(ax, 35)
     for ax in axes[:, 0]:
         ax.set_ylabel(vocabulary.label("relative_change"))
     for ax in list(axes.flat)[len(methods):]:
@@ -368,7 +368,7 @@ def cka_facets(cka: pd.DataFrame, *, title: str = "") -> plt.Figure:
                         label=method if dash == "-" else None)
         ax.set_title(f"vs {reference}, {forget}")
         ax.set(ylim=(min(0.0, float(cka["cka"].min())), 1.04), xlabel="", ylabel="linear CKA" if c == 0 else "")
-        _tick_labels(ax, "x", 35)
+        _tick_labels(ax, 35)
     _suptitle(fig, title)
     fig.tight_layout()
     images = list(dict.fromkeys(cka["images"]))
@@ -469,7 +469,7 @@ def per_request_boxes(table: pd.DataFrame, x: str, columns: Sequence[str], *, or
         sns.stripplot(data=table, x=x, y=column, order=order, hue=hue, hue_order=hues, palette=colours,
                       size=3.5, ax=ax, legend=ax is axes[0, 0])
         ax.set(xlabel="", ylabel="accuracy", ylim=(-0.03, 1.03), title=vocabulary.label(column))
-        _tick_labels(ax, "x", 35)
+        _tick_labels(ax, 35)
     _suptitle(fig, title)
     fig.tight_layout()
     _legend_below(fig, [axes[0, 0]], title=vocabulary.label(hue) if hue != "forget" else "forgotten class")
@@ -491,39 +491,25 @@ def impair_repair_boxes(single: pd.DataFrame, *, title: str = "") -> plt.Figure:
                              order=order, title=title)
 
 
-def _label_points(ax, xs: Sequence[float], ys: Sequence[float], labels: Sequence[str], *,
-                  near: float = 0.03) -> None:
-    """Annotate points; points within ``near`` of each other in both axes share one
-    label ("N = 30 %, 50 %"), so labels never pile up."""
-    groups: list[tuple[float, float, list[str]]] = []
-    for x, y, label in zip(xs, ys, labels, strict=True):
-        for gx, gy, members in groups:
-            if abs(gx - x) < near and abs(gy - y) < near:
-                members.append(label)
-                break
-        else:
-            groups.append((x, y, [label]))
-    for x, y, members in groups:
-        ax.annotate(", ".join(members), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
-
-
 def n_keep_tradeoff(curve: pd.DataFrame, retrain: pd.Series, *, title: str = "") -> plt.Figure:
     """Forgetting against keeping as the share N of the layer's units cut grows:
     ``curve`` is indexed by N with (column, mean/std) columns for acc_forget and
-    acc_test_retain; the line follows N in increasing order; retrain is the star."""
+    acc_test_retain. The line (the method's colour) follows N in increasing order, each
+    point's shade says its N (light = few units cut); retrain is the star."""
     curve = curve.sort_index()
     x_mean, x_std = curve[("acc_test_retain", "mean")], curve[("acc_test_retain", "std")]
     y_mean, y_std = curve[("acc_forget", "mean")], curve[("acc_forget", "std")]
     fig, ax = plt.subplots(figsize=(COLUMN + 0.5, 2.8))
     ax.errorbar(x_mean, y_mean, xerr=clipped_error(x_mean, x_std), yerr=clipped_error(y_mean, y_std),
-                marker=method_marker("lrp_path"), ms=4, capsize=2, lw=1, color=method_color("lrp_path"),
-                label="lrp_path")
-    _label_points(ax, x_mean.tolist(), y_mean.tolist(), [f"{n:.0%}" for n in curve.index], near=0.07)
+                ls="-", lw=1, capsize=2, elinewidth=0.7, color=method_color("lrp_path"), label="lrp_path", zorder=2)
+    for shade, (n, x, y) in zip(sns.color_palette("rocket_r", len(curve) + 1)[1:],
+                                zip(curve.index, x_mean, y_mean, strict=True), strict=True):
+        ax.scatter([x], [y], color=shade, s=22, zorder=3, edgecolors="white", linewidths=0.4, label=f"N = {n:.0%}")
     ax.scatter([retrain["acc_test_retain"]], [retrain["acc_forget"]], marker="*", s=90, zorder=5,
                color=method_color("retrain"), label="retrain")
     ax.set(xlabel=vocabulary.label("acc_test_retain"), ylabel="train accuracy, forgotten class",
            xlim=(-0.02, 1.02), ylim=(-0.03, 1.03), title=title)
-    ax.legend(loc="center left", title="labels: N, share cut")
+    ax.legend(loc="center left")
     fig.tight_layout()
     return fig
 
