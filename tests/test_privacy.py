@@ -113,6 +113,14 @@ def test_a_method_is_scored_from_every_original_and_the_pool_grows_without_retra
     assert paths.cache_dir() == runs
 
 
+def test_a_tuned_setting_is_scored_beside_the_default(pool, smoke):
+    tuned = {"finetune": {**smoke.method_kwargs("finetune"), "lr": 1e-4}}
+    labels = privacy.score_methods(pool, ["finetune", "neggrad"], tuned=tuned)
+    assert labels == ["finetune", "finetune (tuned)", "neggrad"]
+    default, at_tuned = pool.sides["finetune"]["phi"], pool.sides["finetune (tuned)"]["phi"]
+    assert default.shape == at_tuned.shape and not np.array_equal(default, at_tuned)
+
+
 def test_pools_refuse_too_few_models_and_unknown_requests(smoke):
     with pytest.raises(ValueError, match="at least 4"):
         privacy.build_pool(smoke, 3)

@@ -73,7 +73,7 @@ from . import config, data, leaderboard
 from .cache import cached
 from .config import Preset
 from .data import Dataset, ForgetSplit, index_hash
-from .experiment import build_model, load_preset_data, make_request
+from .experiment import TUNED, build_model, load_preset_data, make_request
 from .methods import get_method, run_method
 from .models import structure_fingerprint
 from .training import fit, predict, progress
@@ -423,6 +423,20 @@ def score_method(pool: Pool, method: str, *, settings: dict | None = None, label
 
 # --------------------------------------------------------------------------------------
 # Reading a pool
+
+
+def score_methods(pool: Pool, names: Sequence[str], *, tuned: dict[str, dict] | None = None) -> list[str]:
+    """:func:`score_method` for each method at its default and, where ``tuned`` holds a
+    setting for it (:func:`unlearnlab.tuning.tuned_settings` of the pool's scenario), at
+    that setting as ``"<method> (tuned)"``; the labels scored, in order."""
+    labels = []
+    for name in names:
+        score_method(pool, name)
+        labels.append(name)
+        if name in (tuned or {}):
+            score_method(pool, name, settings=tuned[name], label=name + TUNED)
+            labels.append(name + TUNED)
+    return labels
 
 
 def known_answers(pool: Pool, *, seed: int = 0) -> pd.DataFrame:
