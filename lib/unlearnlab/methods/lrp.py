@@ -178,10 +178,10 @@ def pixel_relevance(model: nn.Module, pixels: torch.Tensor, mean: Sequence[float
     the intensity above black, which lies on the object. Computed from Captum's R_i
     (G_i = R_i / x_i; x_i is never 0 for 8-bit images, whose levels miss mean exactly).
     """
-    mean_t = torch.tensor(list(mean), dtype=pixels.dtype).view(1, -1, 1, 1)
-    std_t = torch.tensor(list(std), dtype=pixels.dtype).view(1, -1, 1, 1)
+    mean_t = torch.tensor(list(mean), dtype=pixels.dtype, device=pixels.device).view(1, -1, 1, 1)
+    std_t = torch.tensor(list(std), dtype=pixels.dtype, device=pixels.device).view(1, -1, 1, 1)
     x = (pixels - mean_t) / std_t
-    relevance = input_relevance(model, x, rules=rules)
+    relevance = input_relevance(model, x, rules=rules).to(pixels.device)
     safe = torch.where(x == 0, torch.ones_like(x), x)
     return torch.where(x == 0, torch.zeros_like(relevance), relevance / safe * pixels / std_t)
 
