@@ -56,8 +56,8 @@ CAPTIONS: dict[str, dict[str, Caption]] = {
         "every-class": Caption("Forget-class train accuracy and retained-class test accuracy of the edit, its "
                                "noise baselines, the multi-layer and outgoing-only modes and retrain, one point "
                                "per forgotten class.", "P2.1, P2.4, P2.5, P2.6"),
-        "n-keep-tradeoff": Caption("Forgetting against keeping as the share N of units cut grows (labels), mean ± "
-                                   "std over classes; retrain is the star.", "P2.1, P2.1r"),
+        "n-keep-tradeoff": Caption("Forgetting against keeping as the share N of units cut grows (darker = more "
+                                   "units cut), mean ± std over classes; retrain is the star.", "P2.1, P2.1r"),
     },
     "03-instance-wise-unlearning": {
         "k-sweep": Caption("Forgetting k random training samples of a memorising original: D_r and test accuracy, "

@@ -778,10 +778,11 @@ def leaderboard_accuracy(ranked: pd.DataFrame, *, title: str = "") -> plt.Figure
     for c, scenario in enumerate(scenarios):
         part = ranked[ranked["scenario"] == scenario]
         collapsed |= part["flag"].astype(str).str.startswith("COLLAPSED").any()
+        styles = _styles_of(part)
         for r, ax in enumerate(axes[:, c]):
             _noise_box(ax, part, x, y)
             for _, row in part.iterrows():
-                _point(ax, row, x, y, _styles_of(part), xerr="acc_test_retain_std", yerr="acc_forget_std")
+                _point(ax, row, x, y, styles, xerr="acc_test_retain_std", yerr="acc_forget_std")
             tuned |= _tuning_arrows(ax, part, x, y)
             ax.set(xlabel=vocabulary.label("acc_test_retain") if r else "", ylabel="D_f accuracy" if c == 0 else "")
         full, zoom = axes[:, c]
@@ -828,8 +829,9 @@ def leaderboard_cost(ranked: pd.DataFrame, *, title: str = "") -> plt.Figure:
                        label="doing nothing (original)")
         part = ranked[(ranked["scenario"] == scenario) & ~ranked["method"].isin(_REFERENCE_ROWS)]
         collapsed |= part["flag"].astype(str).str.startswith("COLLAPSED").any()
+        styles = _styles_of(part)
         for _, row in part.iterrows():
-            _point(ax, row, "time_s_mean", "avg_gap_mean", _styles_of(part), yerr="avg_gap_std")
+            _point(ax, row, "time_s_mean", "avg_gap_mean", styles, yerr="avg_gap_std")
         tuned |= _tuning_arrows(ax, part, "time_s_mean", "avg_gap_mean")
         front = pareto_front(part[part["flag"] == ""], "time_s_mean", "avg_gap_mean")
         ax.plot(front.time_s_mean, front.avg_gap_mean, color="0.3", lw=1, drawstyle="steps-post",
