@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
+from threadpoolctl import threadpool_limits
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -26,6 +27,11 @@ Normalizer = Callable[[torch.Tensor], torch.Tensor]
 
 if os.environ.get("UNLEARNLAB_THREADS"):  # set per worker by the runner's --jobs
     torch.set_num_threads(int(os.environ["UNLEARNLAB_THREADS"]))
+
+# NumPy's BLAS on one thread: scikit-learn's fits (the probe, the attacks) run between
+# torch calls whose OpenMP threads are still spinning, and a second BLAS thread then
+# fights them for the cores (a probe fit measured 1.5 s on two BLAS threads, 0.25 s on one).
+threadpool_limits(1, user_api="blas")
 
 
 def default_device() -> torch.device:
