@@ -71,11 +71,18 @@ def test_objective_is_the_avg_gap_and_p3s_own_goal_is_absolute():
     row["mia_svc_nonmember"] = math.nan
     assert tuning.objective_value(row, reference) == pytest.approx(0.6 / 3)
     assert tuning.objective_value({k: math.nan for k in row}, reference) == 1.0
-    # P3: reach 0 % on D_f, then the highest test accuracy; any that reached 0 beats any that did not
-    reached = tuning.p3_objective({"acc_forget": 0.0, "acc_test": 0.2}, reference)
-    better = tuning.p3_objective({"acc_forget": 0.0, "acc_test": 0.8}, reference)
-    missed = tuning.p3_objective({"acc_forget": 0.01, "acc_test": 0.9}, reference)
-    assert better < reached < missed
+    # P3, against the original's row: reach 0 % on D_f with test accuracy kept (within 0.05),
+    # then the highest test accuracy; any that reached 0 beats any that did not, and a model
+    # whose test accuracy fell further has broken: worse than both, however low its D_f
+    original = {"acc_forget": 1.0, "acc_test": 0.85}
+    reached = tuning.p3_objective({"acc_forget": 0.0, "acc_test": 0.81}, original)
+    better = tuning.p3_objective({"acc_forget": 0.0, "acc_test": 0.84}, original)
+    missed = tuning.p3_objective({"acc_forget": 0.01, "acc_test": 0.85}, original)
+    broken = tuning.p3_objective({"acc_forget": 0.0, "acc_test": 0.10}, original)
+    less_broken = tuning.p3_objective({"acc_forget": 0.9, "acc_test": 0.75}, original)
+    diverged = tuning.p3_objective({"acc_forget": 0.0, "acc_test": math.nan}, original)
+    assert better < reached < missed < less_broken < broken
+    assert diverged > missed and broken == pytest.approx(2.75)
 
 
 @pytest.fixture(scope="module")
