@@ -60,7 +60,7 @@ data: $(STAMP)  ## Fashion-MNIST into place (Debian's package as root; about 30 
 # TUNED=1 adds the leaderboard's tuned rows (after `make tune`; notebook 05 reads
 # UNLEARNLAB_TUNED when its TUNED parameter is left at None).
 TUNED ?= 0
-reproduce: data  ## every notebook at PRESET, then RESULTS.md and the figures (TUNED=1: tuned rows)
+reproduce: data  ## every notebook at PRESET, then RESULTS.md and the figures (cpu: 41 min; TUNED=1: tuned rows)
 	UNLEARNLAB_TUNED=$(TUNED) $(PY) -m unlearnlab.run --preset $(PRESET) --jobs $(JOBS)
 	$(MAKE) report PRESET=$(PRESET)
 
@@ -117,7 +117,7 @@ smoke-reference: $(STAMP)  ## re-measure the smoke results make test compares wi
 	  --labels "1 thread" "2 threads" "1 thread" "2 threads" "1 thread, oneDNN SSE4.1 kernels" \
 	  "2 threads, ATen scalar and oneDNN SSE4.1 kernels"
 
-test: $(STAMP)  ## the test suite, smoke notebooks included (about 8 min)
+test: $(STAMP)  ## the test suite, smoke notebooks included (about 17 min)
 	$(PY) -m pytest
 
 # JupyterLab at the repository root (runs/, figures/ and RESULTS.md in reach), showing
