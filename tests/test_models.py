@@ -125,6 +125,22 @@ def test_a_resnets_width_sets_its_channels_and_other_models_refuse_options():
         models.create_model("resnet18", 10, 1, 28, width=0)
 
 
+def test_the_small_cnns_head_width_is_an_option_a_preset_can_set():
+    wide = models.create_model("small_cnn", 10, 1, 28, seed=0, hidden=512)
+    assert wide.head[0].out_features == 512 and wide.fc.in_features == 512
+    assert models.create_model("small_cnn", 10, 1, 28, seed=0).fc.in_features == 128
+    with pytest.raises(ValueError, match="hidden"):
+        models.create_model("small_cnn", 10, 1, 28, hidden=0)
+    from unlearnlab import config
+
+    preset = config.get_preset("cpu", model_options={"hidden": 512})
+    assert preset.model_options == {"hidden": 512} and config.get_preset("cpu").model_options == {}
+    deep = config.get_preset("deep", model_options={"width": 16})
+    assert deep.model_options == {"width": 16}
+    with pytest.raises(TypeError, match="model_options"):
+        config.get_preset("cpu", model_options=512)
+
+
 def test_unknown_model_names_the_choices():
     with pytest.raises(ValueError, match="resnet18"):
         models.create_model("transformer", 10)

@@ -229,9 +229,11 @@ def get_preset(
     epochs: int | None = None,
     train_subset: int | None = None,
     forget_class: int | None = None,
+    model_options: dict[str, Any] | None = None,
 ) -> Preset:
     """A preset with the notebook's overrides applied (None keeps the preset's value);
-    ``name`` None is :func:`preset_name`'s choice."""
+    ``name`` None is :func:`preset_name`'s choice. ``model_options`` are merged into the
+    preset's (e.g. ``{"hidden": 512}``: small_cnn's head width)."""
     name = preset_name(name)
     if name not in _PRESETS:
         raise ValueError(f"Unknown preset {name!r}; choose one of {', '.join(PRESET_NAMES)}")
@@ -257,4 +259,8 @@ def get_preset(
         changes["train"] = dataclasses.replace(preset.train, epochs=epochs)
     if model is not None and model != preset.model:
         changes["model_options"] = {}  # a ResNet's width means nothing to another model
+    if model_options is not None:
+        if not isinstance(model_options, dict):
+            raise TypeError(f"model_options must be a dict of the model's options, got {model_options!r}")
+        changes["model_options"] = {**changes.get("model_options", preset.model_options), **model_options}
     return dataclasses.replace(preset, **changes)

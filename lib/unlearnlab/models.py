@@ -25,6 +25,8 @@ import torch
 from captum.attr._utils.custom_modules import Addition_Module
 from torch import nn
 
+from .validation import check_int
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -135,15 +137,19 @@ class SmallCNN(_Classifier):
 
 
 @register_model("tiny_cnn", "8/16-channel CNN with a 32-unit head: seconds on digits (smoke)")
-def tiny_cnn(num_classes: int, in_channels: int, image_size: int) -> nn.Module:
-    return SmallCNN(num_classes, in_channels, image_size, widths=(8, 16), hidden=32,
+def tiny_cnn(num_classes: int, in_channels: int, image_size: int, hidden: int = 32) -> nn.Module:
+    check_int("hidden", hidden, minimum=1)
+    return SmallCNN(num_classes, in_channels, image_size, widths=(8, 16), hidden=hidden,
                     convs_per_stage=1)
 
 
 @register_model("small_cnn", "16/32-channel CNN with a 128-unit head: the CPU model")
-def small_cnn(num_classes: int, in_channels: int, image_size: int) -> nn.Module:
+def small_cnn(num_classes: int, in_channels: int, image_size: int, hidden: int = 128) -> nn.Module:
+    """``hidden``: units of the MLP head (the layer P2 edits); 512 is the reference
+    MNIST net's (notebook 02's head-width check)."""
     # about 7,000-9,000 training images/s on two CPU cores at 28x28 (README)
-    return SmallCNN(num_classes, in_channels, image_size, widths=(16, 32), hidden=128,
+    check_int("hidden", hidden, minimum=1)
+    return SmallCNN(num_classes, in_channels, image_size, widths=(16, 32), hidden=hidden,
                     convs_per_stage=1)
 
 

@@ -410,7 +410,10 @@ def _timings(reports: list[NotebookReport]) -> str:
     rows = ["| notebook | time (s) |", "|:--|--:|"]
     rows += [f"| {r.name} | {r.seconds:.0f} |" for r in reports if r.seconds is not None]
     total = sum(r.seconds for r in reports if r.seconds is not None)
-    return "\n".join(rows + [f"| sum of notebook times | {total:.0f} |"])
+    return "\n".join(rows + [f"| sum of notebook times | {total:.0f} |", "",
+                             "Each notebook's time is its last run's: models it found in `runs/cache/` "
+                             "were not trained again. docs/performance.md gives the times from an "
+                             "empty cache."])
 
 
 def results_markdown(preset: str) -> tuple[str, str]:
