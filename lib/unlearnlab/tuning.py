@@ -215,8 +215,8 @@ def p3_objective(row: dict[str, float], reference: dict[str, float]) -> float:
     scores 2 + the drop, worse than any other. Otherwise one that reached 0 % on D_f
     scores 1 - test accuracy (in [0, 1]); one that did not, 1 + its D_f accuracy."""
     drop = reference["acc_test"] - row["acc_test"]
-    if not drop <= P3_TEST_DROP:  # NaN (a diverged model) counts as broken
-        return 2.0 + (drop if drop == drop else 1.0)
+    if math.isnan(drop) or drop > P3_TEST_DROP:  # a diverged model (NaN) counts as broken
+        return 2.0 + (1.0 if math.isnan(drop) else drop)
     if row["acc_forget"] > 0:
         return 1.0 + row["acc_forget"]
     return 1.0 - row["acc_test"]
