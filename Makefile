@@ -60,7 +60,7 @@ data: $(STAMP)  ## Fashion-MNIST into place (Debian's package as root; about 30 
 # TUNED=1 adds the leaderboard's tuned rows (after `make tune`; notebook 05 reads
 # UNLEARNLAB_TUNED when its TUNED parameter is left at None).
 TUNED ?= 0
-reproduce: data  ## every notebook at PRESET, then RESULTS.md and the figures (cpu: 41 min; TUNED=1: tuned rows)
+reproduce: data  ## every notebook at PRESET, then RESULTS.md and the figures (cpu: about 44 min; TUNED=1: tuned rows)
 	UNLEARNLAB_TUNED=$(TUNED) $(PY) -m unlearnlab.run --preset $(PRESET) --jobs $(JOBS)
 	$(MAKE) report PRESET=$(PRESET)
 
