@@ -123,6 +123,7 @@ class SmallCNN(_Classifier):
     def __init__(self, num_classes: int, in_channels: int, image_size: int,
                  widths: tuple[int, int], hidden: int, convs_per_stage: int):
         super().__init__()
+        check_int("hidden", hidden, minimum=1)
         w1, w2 = widths
         layers1 = _conv_bn_relu(in_channels, w1)
         layers2 = _conv_bn_relu(w1, w2)
@@ -138,7 +139,6 @@ class SmallCNN(_Classifier):
 
 @register_model("tiny_cnn", "8/16-channel CNN with a 32-unit head: seconds on digits (smoke)")
 def tiny_cnn(num_classes: int, in_channels: int, image_size: int, hidden: int = 32) -> nn.Module:
-    check_int("hidden", hidden, minimum=1)
     return SmallCNN(num_classes, in_channels, image_size, widths=(8, 16), hidden=hidden,
                     convs_per_stage=1)
 
@@ -148,7 +148,6 @@ def small_cnn(num_classes: int, in_channels: int, image_size: int, hidden: int =
     """``hidden``: units of the MLP head (the layer P2 edits); 512 is the reference
     MNIST net's (notebook 02's head-width check)."""
     # about 7,000-9,000 training images/s on two CPU cores at 28x28 (README)
-    check_int("hidden", hidden, minimum=1)
     return SmallCNN(num_classes, in_channels, image_size, widths=(16, 32), hidden=hidden,
                     convs_per_stage=1)
 
