@@ -144,3 +144,15 @@ def test_notebooks_are_thin_and_leave_every_figure_to_the_library(notebook):
              and isinstance(node.func.value, ast.Name) and node.func.value.id == "lab"}
     assert saved == set(captions.CAPTIONS[notebook.stem]), "every figure drawn is captioned, and only those"
     assert sum("notebook.setup(" in line for line in code) == 1
+
+
+def test_a_step_cap_that_depends_on_k_is_drawn_at_each_k():
+    table = pd.DataFrame([{"k": k, "method": m, "acc_retain": 0.9, "acc_test": 0.8, "steps": 5.0,
+                           "step_cap": float(cap)} for k, cap in ((1, 1000), (16, 400), (128, 200))
+                          for m in ("neggrad", "l2ul (full)")])
+    fig = plots.k_sweep(table)
+    marks = [c for c in fig.axes[2].collections if c.get_label() == "step cap"]
+    assert len(marks) == 1 and sorted(map(tuple, marks[0].get_offsets().tolist())) == [
+        (1.0, 1000.0), (16.0, 400.0), (128.0, 200.0)]
+    assert "step cap" not in [line.get_label() for line in fig.axes[2].get_lines()]
+    plt.close(fig)

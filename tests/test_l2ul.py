@@ -153,6 +153,25 @@ def test_max_steps_caps_the_passes_where_it_comes_first(original, instance_reque
     assert methods.run_method("l2ul", original.model, request, **{**kw, "max_steps": 100}).record["step_cap"] == 9
 
 
+def test_a_cap_in_images_gives_small_requests_more_steps_at_the_same_cost():
+    from unlearnlab.methods.l2ul import step_cap
+
+    # k = 128 with 8 examples each: 32 + 256 images a step, 4 steps a pass
+    assert step_cap(128, 1024, 32, 256, max_passes=1000, max_images=57_600) == 200
+    assert step_cap(16, 128, 32, 256, max_passes=1000, max_images=57_600) == 400  # 144 a step
+    assert step_cap(1, 8, 32, 256, max_passes=1000, max_images=57_600) == 1000  # passes come first
+    assert step_cap(128, 0, 32, 256, max_passes=1000, max_images=57_600) == 1800  # no adversarial set
+    assert step_cap(1, 8, 32, 256, max_passes=1000, max_steps=50, max_images=57_600) == 50
+    assert step_cap(128, 1024, 32, 256, max_passes=1000, max_images=10) == 1
+
+
+def test_max_images_reaches_the_loop(original, instance_request):
+    request = instance_request(k=8)
+    kw = {**FAST, "max_steps": None, "max_passes": 3, "adv_per_sample": 5, "adv_batch": 16, "lr": 1e-6}
+    result = methods.run_method("l2ul", original.model, request, **{**kw, "max_images": 2 * (8 + 16)})
+    assert result.record["step_cap"] == 2 and result.record["steps"] == 2
+
+
 def test_the_model_is_published_where_forgetting_reaches_half_and_a_quarter(original, instance_request, smoke,
                                                                              digits):
     from unlearnlab.methods.l2ul import MILESTONES

@@ -272,3 +272,19 @@ def test_the_claims_table_sets_the_regimes_side_by_side(runs_dir):
     assert "## Verdicts at `deep`" in results and "| 07-a-paper | 50 |" in results
     assert "- [HOLDS] P1.2 " in results and "five stages" in results
     assert all("P2.2" not in line for line in headline.splitlines()), "claims no regime ran are left out"
+
+
+def test_another_regimes_leaderboard_has_its_own_section(runs_dir):
+    from tests.test_leaderboard import _board, _requests
+    from unlearnlab import leaderboard
+
+    deep = paths.preset_dir("deep")
+    (deep / "results").mkdir(parents=True, exist_ok=True)
+    _executed(deep / "08-b-paper.ipynb", 50.0, "a table\n")
+    _record(deep, "08-b-paper", [_fast(30, "at deep")])
+    assert "Leaderboard at `deep`" not in report.regime_markdown("deep")
+    board = _board(_requests(4, good=(0.05, 0.0), idle=(0.95, 0.0)))
+    leaderboard.rank_methods(board).to_csv(deep / "results" / "05-leaderboard-ranked.csv", index=False)
+    text = report.regime_markdown("deep")
+    section = text.split("### Leaderboard at `deep`", 1)[1]
+    assert "| 1 (1-1) | good |" in section and "| ref. | original |" in section

@@ -606,7 +606,7 @@ P3_ARMS = {"neggrad": "neggrad (l2ul loop: no adversarial, no importance)",
 def k_sweep(table: pd.DataFrame, *, title: str = "") -> plt.Figure:
     """Instance-wise unlearning against the number of samples forgotten (Cha et al.
     2024): D_r and test accuracy, and the update steps each arm took with the step cap
-    (dotted) it could not pass. Arms named by :data:`P3_ARMS`; retrain on top."""
+    it could not pass (dotted; grey dashes where the cap depends on k). Arms named by :data:`P3_ARMS`; retrain on top."""
     shown = table[table["method"] != "original"].assign(
         method=lambda t: t["method"].map(lambda m: P3_ARMS.get(m, m)))
     fig, axes = plt.subplots(1, 3, figsize=(PAGE, 2.4))
@@ -616,8 +616,12 @@ def k_sweep(table: pd.DataFrame, *, title: str = "") -> plt.Figure:
         ks = sorted(shown["k"].unique())
         ax.set_xticks(ks, [str(int(k)) for k in ks])
         ax.minorticks_off()
-    for i, cap in enumerate(sorted(shown["step_cap"].dropna().unique()) if "step_cap" in shown else []):
-        axes[2].axhline(cap, color="0.4", ls=":", lw=1, label="step cap" if i == 0 else None, zorder=1)
+    caps = shown[["k", "step_cap"]].dropna().drop_duplicates() if "step_cap" in shown else shown.iloc[:0]
+    if caps["step_cap"].nunique() == 1:
+        axes[2].axhline(caps["step_cap"].iloc[0], color="0.4", ls=":", lw=1, label="step cap", zorder=1)
+    elif len(caps):  # a cap by k (a cost cap in images): a grey dash at each arm's cap
+        axes[2].scatter(caps["k"], caps["step_cap"], marker="_", s=150, color="0.4", lw=1.5,
+                        label="step cap", zorder=1)
     axes[2].set_yscale("log")
     _suptitle(fig, title)
     fig.tight_layout()

@@ -199,6 +199,22 @@ def batch_schedule(k: int, n_adv: int, forget_batch: int, adv_batch: int, *,
             step += 1
 
 
+def step_cap(k: int, n_adv: int, forget_batch: int, adv_batch: int, *, max_passes: int,
+             max_steps: int | None = None, max_images: int | None = None) -> int:
+    """The update steps l2ul may take: ``max_passes`` passes over the adversarial set
+    (over D_f without one), cut to ``max_steps`` and to ``max_images`` images processed,
+    a step being ``min(forget_batch, k)`` forget images and ``min(adv_batch, n_adv)``
+    adversarial ones (at least one step)."""
+    per_pass = -(-n_adv // adv_batch) if n_adv else -(-k // forget_batch)
+    cap = max_passes * per_pass
+    if max_steps is not None:
+        cap = min(cap, max_steps)
+    if max_images is not None:
+        per_step = min(forget_batch, k) + min(adv_batch, n_adv)
+        cap = min(cap, max(1, max_images // per_step))
+    return cap
+
+
 def forget_goal_met(model: nn.Module, x: torch.Tensor, labels: torch.Tensor,
                     goal: str, targets: torch.Tensor | None) -> bool:
     return forget_progress(model, x, labels, goal, targets)[0]
@@ -245,6 +261,7 @@ def l2ul(
     adv_batch: int = 256,
     max_passes: int = 1000,
     max_steps: int | None = None,
+    max_images: int | None = None,
     reference_loop: bool = False,
 ) -> nn.Module:
     """L2UL (Cha et al. 2024): forget loss + adversarial examples + MAS importance.
@@ -257,7 +274,11 @@ def l2ul(
     [0, 1] pixel space, step 0.1, 100 iterations; lambda 1; SGD lr 1e-3; at most
     ``max_passes`` = 1,000 passes over the adversarial set, or ``max_steps`` update steps
     where that comes first (a cap on cost: a pass over 128 x 8 adversarial examples at
-    batch 256 is 4 steps, so 1,000 passes can take many minutes on a CPU). ``reference_loop=True``: the reference's loop (BatchNorm in
+    batch 256 is 4 steps, so 1,000 passes can take many minutes on a CPU). ``max_images``
+    caps the cost in images instead (forget and adversarial images per step, times
+    steps), so that a small request gets the reference's 1,000 passes where they cost
+    seconds and a large one stops at the same cost (:func:`step_cap`).
+    ``reference_loop=True``: the reference's loop (BatchNorm in
     train mode, sequential batches, MAS on batch means; module docstring).
     Reports ``steps`` (update steps until the goal held), ``step_cap``, ``goal_met``,
     the attack's ``adv_hit_rate`` and the seconds spent on the attack and on importance;
@@ -303,8 +324,8 @@ def l2ul(
     anchor = {name: p.detach().clone() for name, p in model.named_parameters()}
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
 
-    per_pass = -(-len(adv_x) // adv_batch) if use_adversarial else -(-len(x) // forget_batch)
-    step_cap = max_passes * per_pass if max_steps is None else min(max_steps, max_passes * per_pass)
+    cap = step_cap(len(x), len(adv_x) if use_adversarial else 0, forget_batch, adv_batch,
+                   max_passes=max_passes, max_steps=max_steps, max_images=max_images)
     steps = 0
     schedule = batch_schedule(len(x), len(adv_x) if use_adversarial else 0, forget_batch, adv_batch,
                               generator=gen, sequential=reference_loop)
@@ -318,7 +339,7 @@ def l2ul(
                 report[f"{name}_steps"] = steps
                 request.checkpoint(name, model)
 
-    while not goal_met and steps < step_cap:
+    while not goal_met and steps < cap:
         f_idx, a_idx = next(schedule)
         if reference_loop:
             model.train()  # the reference's BatchNorm: batch statistics, running stats move
@@ -345,6 +366,6 @@ def l2ul(
         goal_met, accuracy = forget_progress(model, x, labels, goal, targets)
         if goal == "misclassify":
             publish_milestones(accuracy)
-    report.update(steps=steps, step_cap=step_cap, goal_met=goal_met, reference_loop=reference_loop)
+    report.update(steps=steps, step_cap=cap, goal_met=goal_met, reference_loop=reference_loop)
     request.report.update(report)
     return model.eval()
