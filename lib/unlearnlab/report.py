@@ -421,7 +421,10 @@ def leaderboard_tables(results: Path) -> tuple[pd.DataFrame | None, ...]:
     method table from a results folder, each None where it was not written."""
     def read(name: str, fill: dict | None = None) -> pd.DataFrame | None:
         path = results / f"{name}.csv"
-        return pd.read_csv(path).fillna(fill or {}) if path.exists() else None
+        if not path.exists():
+            return None
+        frame = pd.read_csv(path)
+        return frame.astype({c: object for c in fill or {} if c in frame}).fillna(fill or {})
 
     return (read("05-leaderboard-ranked", {"flag": "", "goal": ""}),
             read("05-leaderboard-attacks", {"reason": ""}),
