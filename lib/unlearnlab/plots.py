@@ -606,7 +606,8 @@ P3_ARMS = {"neggrad": "neggrad (l2ul loop: no adversarial, no importance)",
 def k_sweep(table: pd.DataFrame, *, title: str = "") -> plt.Figure:
     """Instance-wise unlearning against the number of samples forgotten (Cha et al.
     2024): D_r and test accuracy, and the update steps each arm took with the step cap
-    it could not pass (dotted; grey dashes where the cap depends on k). Arms named by :data:`P3_ARMS`; retrain on top."""
+    it could not pass (dotted; grey dashes where the cap depends on k). Arms named by
+    :data:`P3_ARMS`; retrain on top."""
     shown = table[table["method"] != "original"].assign(
         method=lambda t: t["method"].map(lambda m: P3_ARMS.get(m, m)))
     fig, axes = plt.subplots(1, 3, figsize=(PAGE, 2.4))
