@@ -117,7 +117,7 @@ smoke-reference: $(STAMP)  ## re-measure the smoke results make test compares wi
 	  --labels "1 thread" "2 threads" "1 thread" "2 threads" "1 thread, oneDNN SSE4.1 kernels" \
 	  "2 threads, ATen scalar and oneDNN SSE4.1 kernels"
 
-test: $(STAMP)  ## the test suite, smoke notebooks included (about 17 min)
+test: $(STAMP)  ## the test suite, smoke notebooks included (about 18 min)
 	$(PY) -m pytest
 
 # JupyterLab at the repository root (runs/, figures/ and RESULTS.md in reach), showing
